@@ -1,0 +1,20 @@
+"""Keras model builders behind a registry keyed by name. Never imports Optuna."""
+
+from cvmodels import compact as _compact  # noqa: F401  (registers the built-in models)
+from cvmodels._registry import (
+    UnknownModelError,
+    create_model,
+    get_builder,
+    list_models,
+    model_hyperparameters,
+    register_model,
+)
+
+__all__ = [
+    "UnknownModelError",
+    "create_model",
+    "get_builder",
+    "list_models",
+    "model_hyperparameters",
+    "register_model",
+]

@@ -1,0 +1,215 @@
+"""The ``cvsearch`` command line: one function per subcommand, ``main()`` returns the exit code.
+
+Commands that only read (``show``, ``list``, ``space show``) never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from search.errors import CvsearchError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _spec(args: argparse.Namespace) -> Any:
+    from search.config import load_spec
+
+    spec = load_spec(args.spec)
+    return spec.with_overrides(
+        name=args.study,
+        storage=args.storage,
+        n_trials=getattr(args, "n_trials", None),
+        timeout=getattr(args, "timeout", None),
+    )
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run (or resume) the study until it has n_trials finished trials."""
+    from search import tfenv
+
+    tfenv.set_verbose(args.verbose)
+    spec = _spec(args)
+    from search.progress import RichProgress, SilentProgress
+    from search.runner import run_study
+
+    quiet = args.quiet or args.json
+    progress = SilentProgress() if quiet else RichProgress(spec.objective.metric, spec.budget.max_epochs)
+    result = run_study(spec, progress).to_dict()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not args.quiet:
+        from search.tables import run_table
+
+        _console().print(run_table(result))
+    return EXIT_OK if result["best"] is not None else EXIT_FAILURE
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print the best trial and a table of the top-k trials."""
+    from search.storage import load_study
+    from search.tables import ranked_trials, states_line, trial_summary, trials_table
+
+    spec = _spec(args)
+    study = load_study(spec.storage, spec.name)
+    ranked = ranked_trials(study, args.top)
+    if args.json:
+        print(json.dumps({
+            "study": study.study_name,
+            "direction": study.direction.name.lower(),
+            "states": states_line(study),
+            "top": [trial_summary(t) for t in ranked],
+        }, indent=2))
+        return EXIT_OK
+    console = _console()
+    console.print(f"[bold]study '{study.study_name}'[/]: {states_line(study)}")
+    if not ranked:
+        console.print("no completed trial yet")
+        return EXIT_OK
+    console.print(trials_table(ranked, spec.objective.metric, f"top {len(ranked)} trials"))
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List the studies in a storage (the spec's, or --storage)."""
+    import optuna
+
+    from search.storage import open_storage, redact
+    from search.tables import studies_table
+
+    if args.storage:
+        url = args.storage
+    elif args.spec:
+        url = _spec(args).storage
+    else:
+        raise CvsearchError("give a SPEC or --storage URL")
+    storage = open_storage(url, must_exist=True)
+    rows = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
+        best = summary.best_trial.value if summary.best_trial is not None else None
+        rows.append({
+            "study": summary.study_name,
+            "direction": summary.direction.name.lower(),
+            "trials": summary.n_trials,
+            "best": best,
+            "started": summary.datetime_start.isoformat(" ", "seconds") if summary.datetime_start else None,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _console().print(studies_table(rows, f"studies in {redact(url)}"))
+    return EXIT_OK
+
+
+def cmd_space_show(args: argparse.Namespace) -> int:
+    """Print the spec's resolved search space."""
+    from search.tables import space_table
+
+    spec = _spec(args)
+    space = spec.search_space()
+    if args.json:
+        print(json.dumps(space.rows(), indent=2))
+    else:
+        _console().print(space_table(space, f"space '{space.name}' of study '{spec.name}'"))
+    return EXIT_OK
+
+
+def _common(parser: argparse.ArgumentParser, spec_required: bool = True) -> None:
+    if spec_required:
+        parser.add_argument("spec", metavar="SPEC", help="study spec file (TOML)")
+    else:
+        parser.add_argument("spec", metavar="SPEC", nargs="?", help="study spec file (TOML)")
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (overrides the spec)")
+    parser.add_argument("--study", metavar="NAME", help="study name (overrides the spec)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cvsearch",
+        description="Hyperparameter search for Keras image classifiers, on Optuna.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run or resume a study", description=cmd_run.__doc__)
+    _common(run)
+    run.add_argument("--n-trials", type=_positive_int, metavar="N",
+                     help="total finished trials wanted (overrides budget.n_trials)")
+    run.add_argument("--timeout", type=_positive_float, metavar="S",
+                     help="stop starting trials after S seconds (overrides budget.timeout)")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--verbose", action="store_true", help="show TensorFlow's own log")
+    run.set_defaults(handler=cmd_run)
+
+    show = commands.add_parser("show", help="best trial and top-k table", description=cmd_show.__doc__)
+    _common(show)
+    show.add_argument("--top", type=_positive_int, default=10, metavar="K", help="rows (default 10)")
+    show.set_defaults(handler=cmd_show)
+
+    listing = commands.add_parser("list", help="studies in a storage", description=cmd_list.__doc__)
+    _common(listing, spec_required=False)
+    listing.set_defaults(handler=cmd_list)
+
+    space = commands.add_parser("space", help="search-space commands")
+    space_commands = space.add_subparsers(dest="space_command", metavar="COMMAND", required=True)
+    space_show = space_commands.add_parser("show", help="print the resolved space",
+                                           description=cmd_space_show.__doc__)
+    _common(space_show)
+    space_show.set_defaults(handler=cmd_space_show)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _version() -> str:
+    from search import __version__
+
+    return f"cvsearch {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cvsearch`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except CvsearchError as error:
+        print(f"cvsearch: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("cvsearch: interrupted; finished trials are stored", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

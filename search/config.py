@@ -1,0 +1,323 @@
+"""The study spec: TOML parsed once into frozen, validated dataclasses.
+
+Every error names the file and the key path, e.g.
+``studies/digits.toml: budget.max_epochs: expected an integer, got 'ten'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import cvmodels
+import spaces
+from search.errors import SpecError
+
+STORAGE_ENV = "CVSEARCH_STORAGE"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set, and how it is split into train / validation / test."""
+
+    kind: str = "digits"
+    path: str | None = None
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model registered in :mod:`cvmodels`."""
+
+    name: str = "minivggnet"
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """A named space from :mod:`spaces` and per-study overrides of its parameters."""
+
+    name: str = "default"
+    override: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The metric a trial is scored by; it is also what pruning watches every epoch."""
+
+    metric: Literal["val_loss", "val_accuracy"] = "val_loss"
+
+    @property
+    def direction(self) -> str:
+        return "minimize" if self.metric == "val_loss" else "maximize"
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """How much to search: total trials, seconds per run, epochs per trial."""
+
+    n_trials: int = 20
+    timeout: float | None = None
+    max_epochs: int = 10
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Optuna sampler: TPE (default) or random, seeded."""
+
+    kind: Literal["tpe", "random"] = "tpe"
+    seed: int | None = 0
+    n_startup_trials: int = 8
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    """Optuna pruner over epochs: Hyperband (default), median, or none."""
+
+    kind: Literal["hyperband", "median", "none"] = "hyperband"
+    min_epochs: int = 2
+    reduction_factor: int = 3
+    n_startup_trials: int = 5
+    n_warmup_epochs: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings that are not searched."""
+
+    batch_size: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A whole study: what to search, on what, with which budget."""
+
+    name: str
+    storage: str
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    space: SpaceConfig = SpaceConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    budget: BudgetConfig = BudgetConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    pruner: PrunerConfig = PrunerConfig()
+    train: TrainConfig = TrainConfig()
+    source: str = ""
+
+    def search_space(self) -> spaces.SearchSpace:
+        """The named space with this study's overrides (and fixed batch size) applied."""
+        overrides = dict(self.space.override)
+        if self.train.batch_size is not None:
+            overrides["batch_size"] = self.train.batch_size
+        return spaces.get_space(self.space.name).with_overrides(overrides)
+
+    def with_overrides(self, **changes: Any) -> StudySpec:
+        """Apply command-line overrides: ``name``, ``storage``, ``n_trials``, ``timeout``."""
+        spec = self
+        if changes.get("name"):
+            spec = dataclasses.replace(spec, name=changes["name"])
+        if changes.get("storage"):
+            spec = dataclasses.replace(spec, storage=changes["storage"])
+        budget = {k: changes[k] for k in ("n_trials", "timeout") if changes.get(k) is not None}
+        if budget:
+            spec = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, **budget))
+        if changes.get("data_path"):
+            spec = dataclasses.replace(
+                spec, data=dataclasses.replace(spec.data, path=changes["data_path"])
+            )
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration, as stored with the study (storage left out)."""
+        resolved = dataclasses.asdict(self)
+        resolved.pop("storage")
+        resolved["space"]["override"] = dict(self.space.override)
+        resolved["space"]["resolved"] = self.search_space().rows()
+        return resolved
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "space": SpaceConfig,
+    "objective": ObjectiveConfig,
+    "budget": BudgetConfig,
+    "sampler": SamplerConfig,
+    "pruner": PrunerConfig,
+    "train": TrainConfig,
+}
+_TOP_LEVEL = {"name", "storage", *_SECTIONS}
+
+
+def load_spec(path: str | os.PathLike[str]) -> StudySpec:
+    """Read, validate and resolve a study spec file."""
+    file = Path(path)
+    where = str(path)
+    try:
+        with file.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SpecError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{where}: is a directory, not a spec file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{where}: not valid TOML ({error})") from None
+    try:
+        return _parse(raw, file)
+    except SpecError as error:
+        raise SpecError(f"{where}: {error}") from None
+
+
+def _parse(raw: Mapping[str, Any], file: Path) -> StudySpec:
+    for key in raw:
+        if key not in _TOP_LEVEL:
+            raise SpecError(f"{key}: unknown key (expected one of: {', '.join(sorted(_TOP_LEVEL))})")
+    name = raw.get("name", file.stem)
+    _check_type(name, str, "name")
+    if not name.strip():
+        raise SpecError("name: must not be empty")
+    sections: dict[str, Any] = {}
+    for key, cls in _SECTIONS.items():
+        table = raw.get(key, {})
+        if not isinstance(table, Mapping):
+            raise SpecError(f"{key}: expected a table, got {table!r}")
+        sections[key] = _build(cls, table, key)
+    storage = raw.get("storage")
+    if storage is not None:
+        _check_type(storage, str, "storage")
+    spec = StudySpec(
+        name=name,
+        storage=resolve_storage(storage, file, name),
+        source=str(file),
+        **sections,
+    )
+    _validate(spec)
+    return spec
+
+
+def resolve_storage(storage: str | None, spec_file: Path, name: str) -> str:
+    """Spec storage, else $CVSEARCH_STORAGE, else a SQLite file next to the spec.
+
+    A relative SQLite path in the spec is taken relative to the spec's folder.
+    """
+    if storage is None:
+        storage = os.environ.get(STORAGE_ENV) or None
+        if storage is not None:
+            return storage
+        return f"sqlite:///{(spec_file.parent / f'{name}.db').resolve()}"
+    prefix = "sqlite:///"
+    if storage.startswith(prefix) and not storage[len(prefix):].startswith("/"):
+        relative = storage[len(prefix):]
+        if relative and relative != ":memory:":
+            return prefix + str((spec_file.parent / relative).resolve())
+    return storage
+
+
+def _build(cls: type, table: Mapping[str, Any], path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in table:
+        if key not in names:
+            raise SpecError(f"{path}.{key}: unknown key (expected one of: {', '.join(names)})")
+    values = {}
+    for key, value in table.items():
+        hint = hints[key]
+        _check_type(value, hint, f"{path}.{key}")
+        if hint is float or float in typing.get_args(hint):
+            value = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        values[key] = value
+    return cls(**values)
+
+
+def _check_type(value: Any, hint: Any, path: str) -> None:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        options = typing.get_args(hint)
+        if value not in options:
+            shown = ", ".join(repr(o) for o in options)
+            raise SpecError(f"{path}: expected one of {shown}, got {value!r}")
+        return
+    if origin in (typing.Union, types.UnionType):
+        last: SpecError | None = None
+        for option in typing.get_args(hint):
+            if option is type(None):
+                continue
+            try:
+                _check_type(value, option, path)
+                return
+            except SpecError as error:
+                last = error
+        assert last is not None
+        raise last
+    if origin is not None and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            raise SpecError(f"{path}: expected a table, got {value!r}")
+        return
+    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        bool: isinstance(value, bool),
+    }.get(hint)
+    if ok is None:
+        raise TypeError(f"unsupported spec type {hint!r} at {path}")
+    if not ok:
+        raise SpecError(f"{path}: expected {expected[hint]}, got {value!r}")
+
+
+def _validate(spec: StudySpec) -> None:
+    from search.datasets import list_datasets
+
+    if spec.data.kind not in list_datasets():
+        raise SpecError(
+            f"data.kind: unknown data set kind '{spec.data.kind}' "
+            f"(known: {', '.join(list_datasets())})"
+        )
+    for key in ("val_fraction", "test_fraction"):
+        value = getattr(spec.data, key)
+        if not 0 < value < 1:
+            raise SpecError(f"data.{key}: must be between 0 and 1, got {value}")
+    if spec.data.val_fraction + spec.data.test_fraction >= 0.9:
+        raise SpecError("data: val_fraction + test_fraction must leave at least 10% to train")
+    if spec.model.name not in cvmodels.list_models():
+        raise SpecError(
+            f"model.name: unknown model '{spec.model.name}' (known: {', '.join(cvmodels.list_models())})"
+        )
+    if spec.space.name not in spaces.list_spaces():
+        raise SpecError(
+            f"space.name: unknown space '{spec.space.name}' (known: {', '.join(spaces.list_spaces())})"
+        )
+    if spec.train.batch_size is not None and "batch_size" in spec.space.override:
+        raise SpecError("train.batch_size: also fixed in space.override.batch_size; give it once")
+    for key in ("n_trials", "max_epochs"):
+        if getattr(spec.budget, key) < 1:
+            raise SpecError(f"budget.{key}: must be at least 1, got {getattr(spec.budget, key)}")
+    if spec.budget.timeout is not None and spec.budget.timeout <= 0:
+        raise SpecError(f"budget.timeout: must be positive, got {spec.budget.timeout}")
+    if spec.train.batch_size is not None and spec.train.batch_size < 1:
+        raise SpecError(f"train.batch_size: must be at least 1, got {spec.train.batch_size}")
+    if spec.pruner.min_epochs < 1 or spec.pruner.min_epochs > spec.budget.max_epochs:
+        raise SpecError("pruner.min_epochs: must be between 1 and budget.max_epochs")
+    if spec.pruner.reduction_factor < 2:
+        raise SpecError("pruner.reduction_factor: must be at least 2")
+    if spec.sampler.n_startup_trials < 0:
+        raise SpecError("sampler.n_startup_trials: must not be negative")
+    try:
+        spec.search_space()
+    except spaces.SpaceError as error:
+        raise SpecError(str(error)) from None

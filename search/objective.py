@@ -1,0 +1,99 @@
+"""The objective: one Optuna trial builds, trains and scores one model."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import optuna
+
+import cvmodels
+from search.config import StudySpec
+from search.datasets import Dataset
+from search.records import TrialRecord
+from search.tfenv import free_keras_memory, import_keras, seed_everything
+
+EpochHook = Callable[[int, int, dict[str, float]], None]
+
+
+class Objective:
+    """Samples the space, trains the model with pruning, records everything, returns the score.
+
+    The score is the best value of the objective metric over the epochs (the epoch a
+    checkpoint would keep). Pruned, failed and interrupted trials keep their partial
+    history and the reason they ended.
+    """
+
+    def __init__(self, spec: StudySpec, dataset: Dataset, on_epoch: EpochHook | None = None):
+        self.spec = spec
+        self.space = spec.search_space()
+        self.dataset = dataset
+        self.on_epoch = on_epoch
+
+    def __call__(self, trial: optuna.trial.Trial) -> float:
+        params = self.space.sample(trial)
+        record = TrialRecord(params=params, seed=self.spec.train.seed + trial.number)
+        metric, direction = self.spec.objective.metric, self.spec.objective.direction
+        started = time.perf_counter()
+        try:
+            return self._train(trial, record)
+        except optuna.TrialPruned as pruned:
+            record.prune_reason = str(pruned)
+            raise
+        except KeyboardInterrupt:
+            record.fail_reason = "interrupted by the user"
+            raise
+        except Exception as error:
+            record.fail_reason = f"{type(error).__name__}: {_one_line(error)}"
+            raise
+        finally:
+            record.seconds = time.perf_counter() - started
+            record.write(trial, metric, direction)
+            free_keras_memory()
+
+    def _train(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
+        from search.callbacks import PruningCallback, TrainingDiverged, TrainingMonitor
+        from search.schedules import build_optimizer
+
+        import_keras()
+        spec, data, params = self.spec, self.dataset, record.params
+        seed_everything(record.seed)
+        model = cvmodels.create_model(
+            spec.model.name, data.input_shape, data.num_classes, **params
+        )
+        record.n_params = int(model.count_params())
+        batch_size = int(params.get("batch_size", 32))
+        steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
+        model.compile(
+            optimizer=build_optimizer(params, steps_per_epoch, spec.budget.max_epochs),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
+        def report(epoch: int, row: dict[str, float]) -> None:
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, epoch, row)
+
+        monitor = TrainingMonitor(on_epoch=report)
+        record.history = monitor.history
+        model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=batch_size,
+            epochs=spec.budget.max_epochs,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=[monitor, PruningCallback(trial, spec.objective.metric)],
+            shuffle=True,
+            verbose=0,
+        )
+        best = record.best_epoch(spec.objective.metric, spec.objective.direction)
+        if best is None:
+            raise TrainingDiverged(f"{spec.objective.metric} was never finite")
+        return float(record.history[spec.objective.metric][best - 1])
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny specs in tmp_path, written as TOML the way a user writes them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.pop("CVSEARCH_STORAGE", None)
+
+TINY_SPEC = """
+name = "tiny"
+
+[data]
+kind = "digits"
+seed = 0
+
+[model]
+name = "shallownet"
+
+[space.override]
+optimizer = "adam"
+lr_schedule = "none"
+learning_rate = {{ low = 3e-3, high = 3e-2 }}
+width = 0.5
+augment = 0.0
+batch_norm = false
+dropout = 0.0
+batch_size = 128
+
+[budget]
+n_trials = {n_trials}
+max_epochs = {max_epochs}
+
+[sampler]
+seed = 0
+n_startup_trials = 2
+
+[pruner]
+kind = "{pruner}"
+min_epochs = 1
+n_startup_trials = 2
+n_warmup_epochs = 0
+"""
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    """Write a spec file; ``text`` is used as is, otherwise the tiny template is filled in."""
+
+    def write(text: str | None = None, name: str = "spec.toml", **fields: object) -> Path:
+        values = {"n_trials": 3, "max_epochs": 2, "pruner": "median"} | fields
+        path = tmp_path / name
+        path.write_text(text if text is not None else TINY_SPEC.format(**values))
+        return path
+
+    return write
