@@ -1,6 +1,6 @@
 """The ``cvsearch`` command line: one function per subcommand, ``main()`` returns the exit code.
 
-Commands that only read (``show``, ``list``, ``space show``) never import TensorFlow.
+Commands that only read (``show``, ``list``, ``space show``, ``notes``) never import TensorFlow.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from search.errors import CvsearchError
@@ -124,6 +125,86 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _trial_of(study: Any, number: int | None) -> Any:
+    if number is None:
+        return None
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number:
+            return trial
+    raise CvsearchError(f"study '{study.study_name}' has no trial {number}")
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    """Append a dated note to a trial (--trial N) or to the study; the automatic part stays."""
+    from search.notes import append_user_note
+    from search.storage import load_study
+
+    spec = _spec(args)
+    if not args.text.strip():
+        raise CvsearchError("the note is empty")
+    study = load_study(spec.storage, spec.name)
+    body = append_user_note(study, _trial_of(study, args.trial), args.text)
+    if args.json:
+        print(json.dumps({"study": study.study_name, "trial": args.trial, "note": body}))
+    elif not args.quiet:
+        where = f"trial {args.trial}" if args.trial is not None else f"study '{study.study_name}'"
+        print(f"note added to {where}")
+    return EXIT_OK
+
+
+def cmd_notes(args: argparse.Namespace) -> int:
+    """Print the note of a trial (--trial N) or of the study."""
+    from search.notes import read_note
+    from search.storage import load_study
+
+    spec = _spec(args)
+    study = load_study(spec.storage, spec.name)
+    body = read_note(study, _trial_of(study, args.trial))
+    if args.json:
+        print(json.dumps({"study": study.study_name, "trial": args.trial, "note": body}))
+    else:
+        from rich.markdown import Markdown
+
+        _console().print(Markdown(body) if body else "no note yet")
+    return EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve optuna-dashboard on the study's storage and artifact store."""
+    import optuna_dashboard
+
+    from search.artifacts import artifact_path, open_artifact_store
+    from search.storage import open_storage
+
+    if args.spec:
+        spec = _spec(args)
+        url, artifacts = spec.storage, artifact_path(spec.storage, spec.artifacts)
+    elif args.storage:
+        url, artifacts = args.storage, artifact_path(args.storage, args.artifacts)
+    else:
+        raise CvsearchError("give a SPEC or --storage URL")
+    if args.artifacts:
+        artifacts = Path(args.artifacts)
+    storage = open_storage(url, must_exist=True)
+    _check_port_free(args.host, args.port)
+    print(f"optuna-dashboard on http://{args.host}:{args.port}/dashboard/ (Ctrl-C to stop)",
+          flush=True)
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port,
+                                artifact_store=open_artifact_store(artifacts))
+    return EXIT_OK
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CvsearchError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
 def _common(parser: argparse.ArgumentParser, spec_required: bool = True) -> None:
     if spec_required:
         parser.add_argument("spec", metavar="SPEC", help="study spec file (TOML)")
@@ -161,6 +242,28 @@ def build_parser() -> argparse.ArgumentParser:
     _common(listing, spec_required=False)
     listing.set_defaults(handler=cmd_list)
 
+    note = commands.add_parser("note", help="append a note to a trial or the study",
+                               description=cmd_note.__doc__)
+    _common(note)
+    note.add_argument("text", metavar="TEXT", help="the note (Markdown)")
+    note.add_argument("--trial", type=_non_negative_int, metavar="N", help="trial number")
+    note.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    note.set_defaults(handler=cmd_note)
+
+    notes = commands.add_parser("notes", help="print a trial's or the study's note",
+                                description=cmd_notes.__doc__)
+    _common(notes)
+    notes.add_argument("--trial", type=_non_negative_int, metavar="N", help="trial number")
+    notes.set_defaults(handler=cmd_notes)
+
+    dashboard = commands.add_parser("dashboard", help="browse studies in optuna-dashboard",
+                                    description=cmd_dashboard.__doc__)
+    _common(dashboard, spec_required=False)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=_positive_int, default=8080, help="port (default 8080)")
+    dashboard.add_argument("--artifacts", metavar="DIR", help="artifact folder (overrides the spec)")
+    dashboard.set_defaults(handler=cmd_dashboard)
+
     space = commands.add_parser("space", help="search-space commands")
     space_commands = space.add_subparsers(dest="space_command", metavar="COMMAND", required=True)
     space_show = space_commands.add_parser("show", help="print the resolved space",
@@ -177,6 +280,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a trial number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a trial number, got {text!r}")
     return value
 
 

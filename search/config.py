@@ -108,6 +108,7 @@ class StudySpec:
 
     name: str
     storage: str
+    artifacts: str | None = None
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     space: SpaceConfig = SpaceConfig()
@@ -132,6 +133,8 @@ class StudySpec:
             spec = dataclasses.replace(spec, name=changes["name"])
         if changes.get("storage"):
             spec = dataclasses.replace(spec, storage=changes["storage"])
+        if changes.get("artifacts"):
+            spec = dataclasses.replace(spec, artifacts=changes["artifacts"])
         budget = {k: changes[k] for k in ("n_trials", "timeout") if changes.get(k) is not None}
         if budget:
             spec = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, **budget))
@@ -145,6 +148,7 @@ class StudySpec:
         """The resolved configuration, as stored with the study (storage left out)."""
         resolved = dataclasses.asdict(self)
         resolved.pop("storage")
+        resolved.pop("artifacts")
         resolved["space"]["override"] = dict(self.space.override)
         resolved["space"]["resolved"] = self.search_space().rows()
         return resolved
@@ -160,7 +164,7 @@ _SECTIONS: dict[str, type] = {
     "pruner": PrunerConfig,
     "train": TrainConfig,
 }
-_TOP_LEVEL = {"name", "storage", *_SECTIONS}
+_TOP_LEVEL = {"name", "storage", "artifacts", *_SECTIONS}
 
 
 def load_spec(path: str | os.PathLike[str]) -> StudySpec:
@@ -199,9 +203,14 @@ def _parse(raw: Mapping[str, Any], file: Path) -> StudySpec:
     storage = raw.get("storage")
     if storage is not None:
         _check_type(storage, str, "storage")
+    artifacts = raw.get("artifacts")
+    if artifacts is not None:
+        _check_type(artifacts, str, "artifacts")
+        artifacts = str((file.parent / artifacts).resolve())
     spec = StudySpec(
         name=name,
         storage=resolve_storage(storage, file, name),
+        artifacts=artifacts,
         source=str(file),
         **sections,
     )

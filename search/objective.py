@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 import cvmodels
 from search.config import StudySpec
 from search.datasets import Dataset
-from search.records import TrialRecord
+from search.records import CURVES, TrialRecord
 from search.tfenv import free_keras_memory, import_keras, seed_everything
+
+if TYPE_CHECKING:
+    from optuna.artifacts import FileSystemArtifactStore
+
+log = logging.getLogger("cvsearch")
 
 EpochHook = Callable[[int, int, dict[str, float]], None]
 
@@ -25,32 +34,75 @@ class Objective:
     history and the reason they ended.
     """
 
-    def __init__(self, spec: StudySpec, dataset: Dataset, on_epoch: EpochHook | None = None):
+    def __init__(
+        self,
+        spec: StudySpec,
+        dataset: Dataset,
+        on_epoch: EpochHook | None = None,
+        artifact_store: FileSystemArtifactStore | None = None,
+        notes: bool = True,
+    ):
         self.spec = spec
         self.space = spec.search_space()
         self.dataset = dataset
         self.on_epoch = on_epoch
+        self.artifact_store = artifact_store
+        self.notes = notes
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         params = self.space.sample(trial)
         record = TrialRecord(params=params, seed=self.spec.train.seed + trial.number)
         metric, direction = self.spec.objective.metric, self.spec.objective.direction
         started = time.perf_counter()
+        state = "complete"
         try:
             return self._train(trial, record)
         except optuna.TrialPruned as pruned:
-            record.prune_reason = str(pruned)
+            state, record.prune_reason = "pruned", str(pruned)
             raise
         except KeyboardInterrupt:
-            record.fail_reason = "interrupted by the user"
+            state, record.fail_reason = "failed", "interrupted by the user"
             raise
         except Exception as error:
-            record.fail_reason = f"{type(error).__name__}: {_one_line(error)}"
+            state, record.fail_reason = "failed", f"{type(error).__name__}: {_one_line(error)}"
             raise
         finally:
             record.seconds = time.perf_counter() - started
             record.write(trial, metric, direction)
+            self._annotate(trial, record, state)
             free_keras_memory()
+
+    def _annotate(self, trial: optuna.trial.Trial, record: TrialRecord, state: str) -> None:
+        """Attach the curves and the automatic note; a failure here never fails the trial."""
+        from search.notes import trial_note, write_note
+
+        metric = self.spec.objective.metric
+        curves = None
+        try:
+            if self.artifact_store is not None and record.epochs_run:
+                from search.artifacts import upload_curves
+
+                with tempfile.TemporaryDirectory() as folder:
+                    curves = upload_curves(self.artifact_store, trial, record.history, Path(folder))
+                trial.set_user_attr(CURVES, curves)
+            if self.notes:
+                note = trial_note(
+                    number=trial.number,
+                    state=state,
+                    reason=record.prune_reason or record.fail_reason,
+                    params=record.params,
+                    history=record.history,
+                    best_epoch=record.best_epoch(metric, self.spec.objective.direction),
+                    metric=metric,
+                    num_classes=self.dataset.num_classes,
+                    n_params=record.n_params,
+                    seconds=record.seconds,
+                    layers=record.layers,
+                    curves=curves,
+                )
+                write_note(trial.study, trial, note)
+        except Exception as error:  # noqa: BLE001
+            log.warning("trial %d: could not write its note or curves: %s", trial.number, error)
 
     def _train(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
         from search.callbacks import PruningCallback, TrainingDiverged, TrainingMonitor
@@ -63,6 +115,7 @@ class Objective:
             spec.model.name, data.input_shape, data.num_classes, **params
         )
         record.n_params = int(model.count_params())
+        record.layers = layer_table(model)
         batch_size = int(params.get("batch_size", 32))
         steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
         model.compile(
@@ -97,3 +150,14 @@ def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text[:300] + ("..." if len(text) > 300 else "")
 
+
+def layer_table(model: Any) -> list[tuple[str, str, int]]:
+    """(layer and its class, output shape, parameters) for every layer of a built model."""
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = str(tuple(layer.output.shape))
+        except (AttributeError, ValueError):
+            shape = "?"
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape, int(layer.count_params())))
+    return rows

@@ -24,6 +24,7 @@ SECONDS = "seconds"
 SEED = "seed"
 FAIL_REASON = "fail_reason"
 PRUNE_REASON = "prune_reason"
+CURVES = "curves_artifact"
 
 CONFIG = "config"  # study attribute: the resolved spec
 
@@ -39,6 +40,7 @@ class TrialRecord:
     seconds: float = 0.0
     fail_reason: str | None = None
     prune_reason: str | None = None
+    layers: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def epochs_run(self) -> int:

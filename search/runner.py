@@ -11,7 +11,9 @@ from typing import Any
 import optuna
 
 from search.config import StudySpec
+from search.artifacts import artifact_path, open_artifact_store
 from search.datasets import load_dataset
+from search.notes import study_note, write_note
 from search.objective import Objective
 from search.progress import SilentProgress
 from search.records import trial_params
@@ -53,22 +55,35 @@ def run_study(spec: StudySpec, progress: SilentProgress | None = None) -> RunRes
     started = time.perf_counter()
     study = open_study(spec)
     before = finished_count(study)
+    best_before = _best_number(study)
     remaining = max(0, spec.budget.n_trials - before)
     if remaining:
         dataset = load_dataset(spec.data)
         study.set_user_attr("data", dataset.fingerprint())
-        objective = Objective(spec, dataset, on_epoch=progress.on_epoch)
-        with progress:
-            progress.start(remaining)
-            study.optimize(
-                objective,
-                n_trials=remaining,
-                timeout=spec.budget.timeout,
-                catch=(Exception,),
-                callbacks=[progress.on_trial_finished],
-            )
+        store = open_artifact_store(artifact_path(spec.storage, spec.artifacts))
+        objective = Objective(spec, dataset, on_epoch=progress.on_epoch, artifact_store=store)
+        try:
+            with progress:
+                progress.start(remaining)
+                study.optimize(
+                    objective,
+                    n_trials=remaining,
+                    timeout=spec.budget.timeout,
+                    catch=(Exception,),
+                    callbacks=[progress.on_trial_finished],
+                )
+        finally:
+            ran = finished_count(study) - before
+            write_note(study, None, study_note(study, spec.objective.metric, ran, best_before))
     return summarise(study, spec, ran=finished_count(study) - before,
                      seconds=time.perf_counter() - started)
+
+
+def _best_number(study: optuna.Study) -> int | None:
+    try:
+        return study.best_trial.number
+    except ValueError:
+        return None
 
 
 def summarise(study: optuna.Study, spec: StudySpec, ran: int, seconds: float) -> RunResult:

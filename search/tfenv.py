@@ -45,15 +45,27 @@ def import_keras() -> Any:
         return sys.modules["keras"]
     if _VERBOSE:
         import keras
+    else:
+        set_verbose(False)
+        with _stderr_silenced():
+            import tensorflow as tf
 
-        return keras
-    set_verbose(False)
-    with _stderr_silenced():
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
-        import keras
+            tf.get_logger().setLevel("ERROR")
+            import keras
+    _freeze_imported_objects()
     return keras
+
+
+def _freeze_imported_objects() -> None:
+    """Move everything imported so far out of the garbage collector's sight.
+
+    TensorFlow and Keras leave hundreds of thousands of long-lived objects; without this,
+    each ``gc.collect()`` between trials walks them all (about 0.3 s on a small CPU).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def seed_everything(seed: int) -> None:
@@ -68,7 +80,7 @@ def free_keras_memory() -> None:
     import gc
 
     keras = import_keras()
-    keras.backend.clear_session(free_memory=True)
+    keras.backend.clear_session(free_memory=False)
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

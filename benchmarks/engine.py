@@ -1,0 +1,164 @@
+"""Engine benchmarks: per-trial overhead against plain ``model.fit``, and memory over trials.
+
+    python benchmarks/engine.py overhead [--repeats 5] [--epochs 8]
+    python benchmarks/engine.py memory [--trials 50]
+
+Each prints a JSON line; both sides of every comparison run in the same process, one after
+the other, on the same data, model and seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import optuna  # noqa: E402
+
+import cvmodels  # noqa: E402
+from search.config import load_spec  # noqa: E402
+from search.datasets import load_dataset  # noqa: E402
+from search.objective import Objective  # noqa: E402
+from search.study import make_pruner, make_sampler  # noqa: E402
+from search.tfenv import free_keras_memory, import_keras, seed_everything  # noqa: E402
+
+PARAMS = {
+    "learning_rate": 0.003, "optimizer": "adam", "lr_schedule": "none", "dropout": 0.1,
+    "batch_norm": False, "width": 1.0, "augment": 0.0, "batch_size": 64,
+}
+
+SPEC = """
+name = "bench"
+[model]
+name = "{model}"
+[space.override]
+{overrides}
+[budget]
+max_epochs = {epochs}
+[pruner]
+kind = "{pruner}"
+"""
+
+
+def _spec(folder: Path, model: str, epochs: int, pruner: str = "hyperband"):
+    overrides = "\n".join(f"{k} = {json.dumps(v)}" for k, v in PARAMS.items())
+    path = folder / "bench.toml"
+    path.write_text(SPEC.format(model=model, overrides=overrides, epochs=epochs, pruner=pruner))
+    return load_spec(path)
+
+
+def _plain_fit(dataset, model_name: str, epochs: int, seed: int) -> float:
+    keras = import_keras()
+    started = time.perf_counter()
+    seed_everything(seed)
+    model = cvmodels.create_model(model_name, dataset.input_shape, dataset.num_classes, **PARAMS)
+    model.compile(keras.optimizers.Adam(PARAMS["learning_rate"]),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(dataset.x_train, dataset.y_train, batch_size=PARAMS["batch_size"], epochs=epochs,
+              validation_data=(dataset.x_val, dataset.y_val), verbose=0)
+    del model
+    keras.backend.clear_session()
+    return time.perf_counter() - started
+
+
+def overhead(repeats: int, epochs: int, model_name: str) -> dict:
+    """Median seconds per trial: a cvsearch trial (sampler, storage, callbacks, records)
+    against the same training in a plain ``model.fit``; runs alternate to share drift."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _spec(Path(tmp), model_name, epochs, pruner="none")
+        dataset = load_dataset(spec.data)
+        study = optuna.create_study(storage=spec.storage, sampler=make_sampler(spec),
+                                    pruner=make_pruner(spec))
+        objective = Objective(spec, dataset)
+        _plain_fit(dataset, model_name, 1, 0)  # warm-up of both paths
+        study.optimize(objective, n_trials=1)
+        plain, engine = [], []
+        for i in range(repeats):
+            plain.append(_plain_fit(dataset, model_name, epochs, spec.train.seed + i + 1))
+            started = time.perf_counter()
+            study.optimize(objective, n_trials=1)
+            engine.append(time.perf_counter() - started)
+    return {
+        "benchmark": "overhead", "model": model_name, "epochs": epochs, "repeats": repeats,
+        "plain_fit_s": round(statistics.median(plain), 3),
+        "cvsearch_trial_s": round(statistics.median(engine), 3),
+        "ratio": round(statistics.median(engine) / statistics.median(plain), 3),
+    }
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def memory(trials: int, model_name: str, mode: str) -> dict:
+    """Resident memory after 5 and after ``trials`` trials of 2 epochs.
+
+    ``cvsearch``: the engine's objective through ``study.optimize``;
+    ``plain``: an Optuna + Keras loop with ``clear_session()`` and ``gc.collect()``.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    keras = import_keras()
+    marks: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _spec(Path(tmp), model_name, 2, pruner="none")
+        dataset = load_dataset(spec.data)
+        study = optuna.create_study(storage=spec.storage, sampler=make_sampler(spec))
+        objective = Objective(spec, dataset)
+
+        def plain(trial: optuna.Trial) -> float:
+            rate = trial.suggest_float("learning_rate", 1e-3, 1e-2, log=True)
+            model = cvmodels.create_model(model_name, dataset.input_shape, dataset.num_classes,
+                                          **PARAMS)
+            model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            history = model.fit(dataset.x_train, dataset.y_train, batch_size=64, epochs=2,
+                                validation_data=(dataset.x_val, dataset.y_val), verbose=0)
+            keras.backend.clear_session()
+            gc.collect()
+            return min(history.history["val_loss"])
+
+        func = objective if mode == "cvsearch" else plain
+        for n in range(1, trials + 1):
+            study.optimize(func, n_trials=1)
+            if n in (5, trials):
+                marks[n] = _rss_mb()
+    growth = (marks[trials] - marks[5]) / (trials - 5)
+    return {
+        "benchmark": "memory", "mode": mode, "model": model_name, "trials": trials,
+        "rss_mb_after_5": round(marks[5], 1), f"rss_mb_after_{trials}": round(marks[trials], 1),
+        "growth_mb_per_trial": round(growth, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=("overhead", "memory"))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--model", default="minivggnet")
+    parser.add_argument("--mode", choices=("cvsearch", "plain"), default="cvsearch")
+    args = parser.parse_args()
+    if args.which == "overhead":
+        result = overhead(args.repeats, args.epochs, args.model)
+    else:
+        result = memory(args.trials, args.model, args.mode)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

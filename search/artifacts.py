@@ -1,0 +1,80 @@
+"""The artifact store beside a study's storage, and the training-curve plot of a trial."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+
+from search.storage import sqlite_path
+
+DEFAULT_FOLDER = "cvsearch-artifacts"
+
+
+def artifact_path(storage_url: str, configured: str | None = None) -> Path:
+    """Where artifacts live: the spec's ``artifacts`` folder, else ``<db>-artifacts`` next to a
+    SQLite file, else ``./cvsearch-artifacts``."""
+    if configured:
+        return Path(configured)
+    db = sqlite_path(storage_url)
+    if db is not None:
+        return db.with_name(db.stem + "-artifacts")
+    return Path.cwd() / DEFAULT_FOLDER
+
+
+def open_artifact_store(folder: Path) -> FileSystemArtifactStore:
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(folder))
+
+
+def plot_history(history: Mapping[str, Sequence[float | None]], title: str, path: Path) -> Path:
+    """Loss and accuracy, training against validation, and the learning rate, as a PNG.
+
+    Uses matplotlib's object API (no pyplot state) and a fixed layout: a second layout
+    pass would double the cost, which is paid once per trial.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    def series(key: str) -> list[float]:
+        return [math.nan if v is None else float(v) for v in history.get(key, [])]
+
+    epochs = list(range(1, len(series("loss")) + 1))
+    figure = Figure(figsize=(12, 3.6), dpi=80)
+    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.15, top=0.82, wspace=0.25)
+    axes = figure.subplots(1, 3)
+    for axis, key in ((axes[0], "loss"), (axes[1], "accuracy")):
+        axis.plot(epochs, series(key), marker="o", label=f"train {key}")
+        axis.plot(epochs, series(f"val_{key}"), marker="o", label=f"val {key}")
+        axis.set_title(key)
+        axis.legend(loc="upper right")
+    axes[2].plot(epochs, series("lr"), marker=".", color="tab:green")
+    axes[2].set_title("learning rate")
+    for axis in axes:
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.savefig(path)
+    return path
+
+
+def upload_curves(
+    store: FileSystemArtifactStore,
+    trial: optuna.trial.Trial,
+    history: Mapping[str, Sequence[float | None]],
+    folder: Path,
+) -> str:
+    """Plot a trial's curves and attach the PNG to it; returns the artifact id."""
+    path = folder / f"trial-{trial.number}-curves.png"
+    plot_history(history, f"trial {trial.number}", path)
+    try:
+        return optuna.artifacts.upload_artifact(
+            artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="image/png"
+        )
+    finally:
+        os.unlink(path)
