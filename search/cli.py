@@ -26,7 +26,12 @@ def _spec(args: argparse.Namespace) -> Any:
         storage=args.storage,
         n_trials=getattr(args, "n_trials", None),
         timeout=getattr(args, "timeout", None),
+        data_path=_data_path(getattr(args, "data", None)),
     )
+
+
+def _data_path(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def _console() -> Any:
@@ -46,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     quiet = args.quiet or args.json
     progress = SilentProgress() if quiet else RichProgress(spec.objective.metric, spec.budget.max_epochs)
-    result = run_study(spec, progress).to_dict()
+    result = run_study(spec, progress, verbose=args.verbose).to_dict()
     if args.json:
         print(json.dumps(result, indent=2))
     elif not args.quiet:
@@ -229,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="total finished trials wanted (overrides budget.n_trials)")
     run.add_argument("--timeout", type=_positive_float, metavar="S",
                      help="stop starting trials after S seconds (overrides budget.timeout)")
+    run.add_argument("--data", metavar="PATH", help="data set path (overrides data.path)")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's own log")
     run.set_defaults(handler=cmd_run)
@@ -309,10 +315,24 @@ def _version() -> str:
     return f"cvsearch {__version__}"
 
 
+def _log_to_stderr(quiet: bool) -> None:
+    """cvsearch's own warnings (skipped files, notes that could not be written): one line each."""
+    import logging
+
+    logger = logging.getLogger("cvsearch")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("cvsearch: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.ERROR if quiet else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cvsearch`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr(quiet=getattr(args, "quiet", False) or getattr(args, "json", False))
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

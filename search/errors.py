@@ -7,3 +7,7 @@ class CvsearchError(Exception):
 
 class SpecError(CvsearchError):
     """A study spec is invalid; the message names the file and the key path."""
+
+
+class DatasetError(CvsearchError):
+    """A data set cannot be used: no classes, one class, nothing readable, a bad file."""

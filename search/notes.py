@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -158,7 +159,9 @@ def study_note(study: optuna.Study, metric: str, ran: int, best_before: int | No
     lines += ["", "### Most important parameters", ""]
     if len(complete) >= 5:
         try:
-            importances = optuna.importance.get_param_importances(study)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importances = optuna.importance.get_param_importances(study)
             lines += [f"- {name}: {value:.2f}" for name, value in list(importances.items())[:6]]
         except Exception as error:  # noqa: BLE001 - importance is a nicety, never a failure
             lines.append(f"Not computed: {error}")

@@ -39,6 +39,7 @@ class Objective:
         spec: StudySpec,
         dataset: Dataset,
         on_epoch: EpochHook | None = None,
+        on_start: Callable[[int], None] | None = None,
         artifact_store: FileSystemArtifactStore | None = None,
         notes: bool = True,
     ):
@@ -46,10 +47,13 @@ class Objective:
         self.space = spec.search_space()
         self.dataset = dataset
         self.on_epoch = on_epoch
+        self.on_start = on_start
         self.artifact_store = artifact_store
         self.notes = notes
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
+        if self.on_start is not None:
+            self.on_start(trial.number)
         params = self.space.sample(trial)
         record = TrialRecord(params=params, seed=self.spec.train.seed + trial.number)
         metric, direction = self.spec.objective.metric, self.spec.objective.direction
@@ -106,6 +110,7 @@ class Objective:
 
     def _train(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
         from search.callbacks import PruningCallback, TrainingDiverged, TrainingMonitor
+        from search.pipeline import augmenter, eval_pipeline, train_pipeline
         from search.schedules import build_optimizer
 
         import_keras()
@@ -130,14 +135,14 @@ class Objective:
 
         monitor = TrainingMonitor(on_epoch=report)
         record.history = monitor.history
+        augment = augmenter(float(params.get("augment", 0.0)), flip=spec.data.flip)
         model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=batch_size,
+            train_pipeline(data.x_train, data.y_train, batch_size, record.seed, augment),
             epochs=spec.budget.max_epochs,
-            validation_data=(data.x_val, data.y_val),
+            validation_data=eval_pipeline(data.x_val, data.y_val, batch_size),
+            class_weight=data.class_weight,
             callbacks=[monitor, PruningCallback(trial, spec.objective.metric)],
-            shuffle=True,
+            shuffle=False,  # the pipeline shuffles, seeded, every epoch
             verbose=0,
         )
         best = record.best_epoch(spec.objective.metric, spec.objective.direction)

@@ -1,26 +1,24 @@
-"""What a running study shows: a rich progress display, or nothing (quiet, JSON)."""
+"""What a running study shows: a rich progress display, or nothing (quiet, JSON).
+
+The display is driven by three events, whether trials run in this process or in
+worker processes: a trial started, an epoch ended, a trial finished (as plain data).
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from search.records import SECONDS, describe_params, outcome, trial_params
+from search.records import describe_params
 
-_STATE_STYLE = {
-    TrialState.COMPLETE: "green",
-    TrialState.PRUNED: "yellow",
-    TrialState.FAIL: "red",
-}
+_STATE_STYLE = {"complete": "green", "pruned": "yellow", "fail": "red"}
 
 
 class SilentProgress:
-    """Shows nothing; used for ``--quiet`` and ``--json``."""
+    """Shows nothing; used for ``--quiet`` and ``--json``, and the base of the others."""
 
     def __enter__(self) -> SilentProgress:
         return self
@@ -31,10 +29,13 @@ class SilentProgress:
     def start(self, total: int) -> None:
         return None
 
-    def on_epoch(self, trial_number: int, epoch: int, row: dict[str, float]) -> None:
+    def trial_started(self, number: int) -> None:
         return None
 
-    def on_trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def epoch(self, number: int, epoch: int, row: dict[str, float]) -> None:
+        return None
+
+    def trial_finished(self, summary: dict[str, Any], best: float | None) -> None:
         return None
 
 
@@ -57,7 +58,6 @@ class RichProgress(SilentProgress):
         )
         self._trials: Any = None
         self._epochs: Any = None
-        self._current: int | None = None
 
     def __enter__(self) -> RichProgress:
         self._progress.__enter__()
@@ -70,35 +70,23 @@ class RichProgress(SilentProgress):
         self._trials = self._progress.add_task("trials", total=total, info="")
         self._epochs = self._progress.add_task("epochs", total=self.max_epochs, info="")
 
-    def on_epoch(self, trial_number: int, epoch: int, row: dict[str, float]) -> None:
+    def trial_started(self, number: int) -> None:
+        self._progress.reset(self._epochs, total=self.max_epochs,
+                             description=f"trial {number}", info="")
+
+    def epoch(self, number: int, epoch: int, row: dict[str, float]) -> None:
         value = row.get(self.metric, math.nan)
-        self._progress.update(
-            self._epochs,
-            description=f"trial {trial_number}",
-            completed=epoch,
-            info=f"{self.metric} {value:.4f}",
-        )
+        self._progress.update(self._epochs, completed=epoch, info=f"{self.metric} {value:.4f}")
 
-    def on_trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        style = _STATE_STYLE.get(trial.state, "white")
-        value = f"{trial.value:.4f}" if trial.value is not None else "—"
-        seconds = trial.user_attrs.get(SECONDS, 0.0)
-        self.console.print(
-            f"[{style}]trial {trial.number:>3} {trial.state.name.lower():<8}[/] "
-            f"{self.metric} {value:<8} {seconds:6.1f}s  {describe_params(trial_params(trial))}"
-            + ("" if trial.state == TrialState.COMPLETE else f"  [dim]({outcome(trial)})[/]")
-        )
-        best = _best_value(study)
-        self._progress.update(
-            self._trials,
-            advance=1,
-            info="" if best is None else f"best {self.metric} {best:.4f}",
-        )
-        self._progress.reset(self._epochs, total=self.max_epochs, description="epochs", info="")
-
-
-def _best_value(study: optuna.Study) -> float | None:
-    try:
-        return float(study.best_value)
-    except ValueError:
-        return None
+    def trial_finished(self, summary: dict[str, Any], best: float | None) -> None:
+        state = summary["state"]
+        style = _STATE_STYLE.get(state, "white")
+        value = "—" if summary["value"] is None else f"{summary['value']:.4f}"
+        seconds = summary.get("seconds") or 0.0
+        line = (f"[{style}]trial {summary['number']:>3} {state:<8}[/] {self.metric} {value:<8} "
+                f"{seconds:6.1f}s  {describe_params(summary['params'])}")
+        if state != "complete":
+            line += f"  [dim]({summary['outcome']})[/]"
+        self.console.print(line)
+        info = "" if best is None else f"best {self.metric} {best:.4f}"
+        self._progress.update(self._trials, advance=1, info=info)

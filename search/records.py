@@ -111,3 +111,18 @@ def describe_params(params: dict[str, Any], limit: int = 6) -> str:
         shown = f"{value:.3g}" if isinstance(value, float) else str(value)
         parts.append(f"{key}={shown}")
     return " ".join(parts)
+
+
+def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
+    """A finished trial as plain data, for tables, JSON and progress lines."""
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "value": trial.value,
+        "best_epoch": trial.user_attrs.get(BEST_EPOCH),
+        "epochs_run": trial.user_attrs.get(EPOCHS_RUN),
+        "val_accuracy": trial.user_attrs.get(BEST_VAL_ACCURACY),
+        "seconds": trial.user_attrs.get(SECONDS),
+        "outcome": outcome(trial),
+        "params": trial_params(trial),
+    }

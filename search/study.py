@@ -88,7 +88,7 @@ def _jsonable(value: Any) -> Any:
 def _check_same_search(spec: StudySpec, stored: dict[str, Any], current: dict[str, Any]) -> None:
     keys = ("data", "model", "space", "objective")
     for key in keys:
-        if stored.get(key) != current.get(key):
+        if _comparable(key, stored.get(key)) != _comparable(key, current.get(key)):
             raise CvsearchError(
                 f"study '{spec.name}' was created with a different '{key}' section; "
                 "restore it, or start a new study with --study NAME"
@@ -99,3 +99,13 @@ def _check_same_search(spec: StudySpec, stored: dict[str, Any], current: dict[st
             f"study '{spec.name}' was created with budget.max_epochs = {stored_epochs}; "
             "restore it, or start a new study with --study NAME"
         )
+
+
+#: Data settings that may differ between machines or runs without changing the search.
+_LOCAL_DATA_KEYS = ("path", "cache")
+
+
+def _comparable(key: str, section: Any) -> Any:
+    if key == "data" and isinstance(section, dict):
+        return {k: v for k, v in section.items() if k not in _LOCAL_DATA_KEYS}
+    return section

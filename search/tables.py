@@ -8,22 +8,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
-from search.records import (
-    BEST_EPOCH,
-    BEST_VAL_ACCURACY,
-    EPOCHS_RUN,
-    SECONDS,
-    describe_params,
-    outcome,
-    trial_params,
-)
+from search.records import describe_params, trial_summary
 from spaces import SearchSpace
 
 
 def space_table(space: SearchSpace, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("parameter", no_wrap=True)
-    table.add_column("distribution", no_wrap=True)
+    table.add_column("distribution", min_width=18)
     table.add_column("only when")
     table.add_column("meaning")
     for row in space.rows():
@@ -36,20 +28,6 @@ def ranked_trials(study: optuna.Study, top: int) -> list[FrozenTrial]:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(done, key=lambda t: t.value, reverse=reverse)[:top]  # type: ignore[arg-type, return-value]
-
-
-def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
-    return {
-        "number": trial.number,
-        "state": trial.state.name.lower(),
-        "value": trial.value,
-        "best_epoch": trial.user_attrs.get(BEST_EPOCH),
-        "epochs_run": trial.user_attrs.get(EPOCHS_RUN),
-        "val_accuracy": trial.user_attrs.get(BEST_VAL_ACCURACY),
-        "seconds": trial.user_attrs.get(SECONDS),
-        "outcome": outcome(trial),
-        "params": trial_params(trial),
-    }
 
 
 def trials_table(trials: list[FrozenTrial], metric: str, title: str) -> Table:

@@ -44,6 +44,10 @@ kind = "{pruner}"
 min_epochs = 1
 n_startup_trials = 2
 n_warmup_epochs = 0
+
+[execution]
+isolation = "{isolation}"
+trials_per_process = {per_process}
 """
 
 
@@ -52,7 +56,8 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
     """Write a spec file; ``text`` is used as is, otherwise the tiny template is filled in."""
 
     def write(text: str | None = None, name: str = "spec.toml", **fields: object) -> Path:
-        values = {"n_trials": 3, "max_epochs": 2, "pruner": "median"} | fields
+        values = {"n_trials": 3, "max_epochs": 2, "pruner": "median", "isolation": "inline",
+                  "per_process": 10} | fields
         path = tmp_path / name
         path.write_text(text if text is not None else TINY_SPEC.format(**values))
         return path

@@ -7,7 +7,7 @@ __all__ = ["Dataset", "list_datasets", "load_dataset", "register_dataset", "stra
 
 
 def _register_builtin() -> None:
-    from search.datasets import digits  # noqa: F401
+    from search.datasets import digits, folder, npz  # noqa: F401
 
 
 _register_builtin()

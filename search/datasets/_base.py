@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -20,6 +20,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    class_weight: dict[int, float] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -41,6 +42,7 @@ class Dataset:
             "classes": list(self.class_names),
             "input_shape": list(self.input_shape),
             "sha256": digest.hexdigest()[:16],
+            "class_weight": self.class_weight,
         }
 
 
@@ -65,3 +67,24 @@ def stratified_split(
         random_state=seed,
     )
     return Dataset(x_train, y_train, x_val, y_val, x_test, y_test, class_names)
+
+
+#: Class weighting turns on when the largest class outnumbers the smallest by this much.
+IMBALANCE_RATIO = 1.5
+
+
+def with_class_weights(dataset: Dataset, policy: str) -> Dataset:
+    """Balanced class weights (scikit-learn's ``"balanced"``) for imbalanced training data.
+
+    ``policy`` is ``"auto"`` (weights only when the classes are imbalanced) or ``"off"``.
+    """
+    if policy == "off":
+        return replace(dataset, class_weight=None)
+    from sklearn.utils.class_weight import compute_class_weight
+
+    classes = np.arange(dataset.num_classes)
+    counts = np.bincount(dataset.y_train, minlength=dataset.num_classes)
+    if counts.min() == 0 or counts.max() / counts.min() < IMBALANCE_RATIO:
+        return replace(dataset, class_weight=None)
+    weights = compute_class_weight("balanced", classes=classes, y=dataset.y_train)
+    return replace(dataset, class_weight={int(c): float(w) for c, w in zip(classes, weights)})

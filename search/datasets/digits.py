@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.config import DataConfig
-from search.datasets._base import Dataset, stratified_split
+from search.datasets._base import Dataset, stratified_split, with_class_weights
 from search.datasets._registry import register_dataset
 
 
@@ -18,9 +18,10 @@ def load_digits(config: DataConfig) -> Dataset:
     x = (bunch.images.astype("float32") / 16.0)[..., np.newaxis]
     y = bunch.target.astype("int64")
     names = tuple(str(n) for n in bunch.target_names)
-    return stratified_split(
+    dataset = stratified_split(
         x, y, names,
         val_fraction=config.val_fraction,
         test_fraction=config.test_fraction,
         seed=config.seed,
     )
+    return with_class_weights(dataset, config.class_weight)
