@@ -1,7 +1,7 @@
 """Engine benchmarks: per-trial overhead against plain ``model.fit``, and memory over trials.
 
     python benchmarks/engine.py overhead [--repeats 5] [--epochs 8]
-    python benchmarks/engine.py memory [--trials 50]
+    python benchmarks/engine.py memory [--trials 50] [--mode workers|inline|plain]
 
 Each prints a JSON line; both sides of every comparison run in the same process, one after
 the other, on the same data, model and seeds.
@@ -144,6 +144,64 @@ def memory(trials: int, model_name: str, mode: str) -> dict:
     }
 
 
+def _children_rss_mb() -> float:
+    """Resident memory of this process's live child processes (the workers)."""
+    me, total = os.getpid(), 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            if parent == me:
+                with open(f"/proc/{entry}/status") as status:
+                    for line in status:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def memory_workers(trials: int, model_name: str, per_process: int) -> dict:
+    """``cvsearch run`` as shipped: trials in worker processes of ``per_process`` trials.
+
+    Samples, after every trial, this process's RSS and that of its live worker. Growth per
+    trial is taken between trial 5 and the last trial at the same position in a worker's
+    cycle (the sawtooth's same phase), and over the parent alone.
+    """
+    from search.progress import SilentProgress
+    from search.runner import run_study
+
+    samples: list[tuple[float, float]] = []
+
+    class Sampler(SilentProgress):
+        def trial_finished(self, summary, best):
+            samples.append((_rss_mb(), _children_rss_mb()))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _spec(Path(tmp), model_name, 2, pruner="none")
+        spec = spec.with_overrides(n_trials=trials)
+        import dataclasses
+
+        spec = dataclasses.replace(spec, execution=dataclasses.replace(
+            spec.execution, isolation="process", trials_per_process=per_process))
+        run_study(spec, Sampler())
+    last = 5 + ((trials - 5) // per_process) * per_process
+    tree = [p + c for p, c in samples]
+    return {
+        "benchmark": "memory", "mode": "cvsearch-workers", "model": model_name,
+        "trials": len(samples), "trials_per_process": per_process,
+        "parent_rss_mb_after_5": round(samples[4][0], 1),
+        f"parent_rss_mb_after_{len(samples)}": round(samples[-1][0], 1),
+        "parent_growth_mb_per_trial": round((samples[-1][0] - samples[4][0]) / (len(samples) - 5), 3),
+        "tree_rss_mb_after_5": round(tree[4], 1),
+        f"tree_rss_mb_after_{last}": round(tree[last - 1], 1),
+        "tree_growth_mb_per_trial_same_phase": round((tree[last - 1] - tree[4]) / (last - 5), 3),
+        "peak_tree_rss_mb": round(max(tree), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=("overhead", "memory"))
@@ -151,12 +209,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--model", default="minivggnet")
-    parser.add_argument("--mode", choices=("cvsearch", "plain"), default="cvsearch")
+    parser.add_argument("--mode", choices=("workers", "inline", "plain"), default="workers",
+                        help="workers: as `cvsearch run` runs; inline: the objective in this "
+                             "process; plain: an Optuna + Keras loop")
+    parser.add_argument("--per-process", type=int, default=20)
     args = parser.parse_args()
     if args.which == "overhead":
         result = overhead(args.repeats, args.epochs, args.model)
+    elif args.mode == "workers":
+        result = memory_workers(args.trials, args.model, args.per_process)
     else:
-        result = memory(args.trials, args.model, args.mode)
+        result = memory(args.trials, args.model, "cvsearch" if args.mode == "inline" else "plain")
     print(json.dumps(result))
 
 

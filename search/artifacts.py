@@ -49,7 +49,8 @@ def plot_history(history: Mapping[str, Sequence[float | None]], title: str, path
     axes = figure.subplots(1, 3)
     for axis, key in ((axes[0], "loss"), (axes[1], "accuracy")):
         axis.plot(epochs, series(key), marker="o", label=f"train {key}")
-        axis.plot(epochs, series(f"val_{key}"), marker="o", label=f"val {key}")
+        if history.get(f"val_{key}"):
+            axis.plot(epochs, series(f"val_{key}"), marker="o", label=f"val {key}")
         axis.set_title(key)
         axis.legend(loc="upper right")
     axes[2].plot(epochs, series("lr"), marker=".", color="tab:green")

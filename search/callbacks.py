@@ -92,3 +92,26 @@ class PruningCallback(keras.callbacks.Callback):
             raise optuna.TrialPruned(
                 f"pruned at epoch {step}: {self._monitor} {value:.4f} was not promising"
             )
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps, in memory, the weights of the epoch with the best monitored value."""
+
+    def __init__(self, monitor: str, direction: str) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.better = (lambda a, b: a < b) if direction == "minimize" else (lambda a, b: a > b)
+        self.best_value: float | None = None
+        self.weights: list[Any] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if self.best_value is None or self.better(float(value), self.best_value):
+            self.best_value = float(value)
+            self.weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        if self.weights is not None:
+            self.model.set_weights(self.weights)

@@ -130,6 +130,72 @@ def cmd_space_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Retrain the best (or --trial N) trial on train + validation; evaluate once on test."""
+    from search import tfenv
+
+    tfenv.set_verbose(args.verbose)
+    spec = _spec(args)
+    from search.retrain import RetrainOptions, retrain
+
+    if args.reuse and args.ensemble:
+        raise CvsearchError("--reuse and --ensemble are two different modes; give one")
+    report = retrain(spec, RetrainOptions(
+        trial=args.trial, epochs=args.epochs, out=Path(args.out) if args.out else None,
+        reuse=args.reuse, ensemble=args.ensemble, early_stopping=args.early_stopping,
+        scale_epochs=args.scale_epochs,
+    ))
+    _print_report(report, args)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a saved model on another data set, with the same report."""
+    from search import tfenv
+
+    tfenv.set_verbose(False)
+    from search.retrain import evaluate_model
+
+    report = evaluate_model(Path(args.model), Path(args.data).expanduser(),
+                            Path(args.out) if args.out else None)
+    _print_report(report, args)
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Print the top-k classes, with probabilities, for each image."""
+    from search import tfenv
+
+    tfenv.set_verbose(False)
+    from search.retrain import predict_images
+
+    results = predict_images(Path(args.model), [Path(p) for p in args.images], args.top)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return EXIT_OK
+    for result in results:
+        ranked = ", ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+        print(f"{result['image']}: {ranked}")
+    return EXIT_OK
+
+
+def _print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    from search.report import confusion_table
+
+    test = report["test"]
+    console = _console()
+    console.print(f"[bold]{report['title']}[/]")
+    line = f"test loss {test['loss']:.4f}   rank-1 {test['rank1']:.4f}"
+    if "rank5" in test:
+        line += f"   rank-5 {test['rank5']:.4f}"
+    console.print(line + f"   ({test['n']} images)")
+    console.print(confusion_table(test["confusion"], report["class_names"]))
+    console.print(f"report: {report['files']['report']}")
+
+
 def _trial_of(study: Any, number: int | None) -> Any:
     if number is None:
         return None
@@ -269,6 +335,41 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--port", type=_positive_int, default=8080, help="port (default 8080)")
     dashboard.add_argument("--artifacts", metavar="DIR", help="artifact folder (overrides the spec)")
     dashboard.set_defaults(handler=cmd_dashboard)
+
+    retrain = commands.add_parser("retrain", help="retrain the best trial; evaluate it on test",
+                                  description=cmd_retrain.__doc__)
+    _common(retrain)
+    retrain.add_argument("--trial", type=_non_negative_int, metavar="N", help="trial number")
+    retrain.add_argument("--epochs", type=_positive_int, metavar="E",
+                         help="epochs (default: the trial's best epoch)")
+    retrain.add_argument("--scale-epochs", action="store_true",
+                         help="scale the best epoch to the larger training set")
+    retrain.add_argument("--early-stopping", action="store_true",
+                         help="stop on a 10%% slice instead, keeping the best weights")
+    retrain.add_argument("--reuse", action="store_true",
+                         help="evaluate the trial's kept checkpoint without training")
+    retrain.add_argument("--ensemble", type=_positive_int, metavar="K",
+                         help="average the predictions of the K best kept checkpoints")
+    retrain.add_argument("--out", metavar="DIR", help="output folder")
+    retrain.add_argument("--data", metavar="PATH", help="data set path (overrides data.path)")
+    retrain.add_argument("--verbose", action="store_true", help="show TensorFlow's own log")
+    retrain.set_defaults(handler=cmd_retrain)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a data set",
+                                   description=cmd_evaluate.__doc__)
+    evaluate.add_argument("model", metavar="MODEL", help="a model.keras written by retrain")
+    evaluate.add_argument("--data", metavar="PATH", required=True, help="folder or .npz")
+    evaluate.add_argument("--out", metavar="DIR", help="output folder")
+    evaluate.add_argument("--json", action="store_true", help="print JSON for scripts")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="top-k classes for images",
+                                  description=cmd_predict.__doc__)
+    predict.add_argument("model", metavar="MODEL", help="a model.keras written by retrain")
+    predict.add_argument("images", metavar="IMAGE", nargs="+")
+    predict.add_argument("--top", type=_positive_int, default=3, metavar="K")
+    predict.add_argument("--json", action="store_true", help="print JSON for scripts")
+    predict.set_defaults(handler=cmd_predict)
 
     space = commands.add_parser("space", help="search-space commands")
     space_commands = space.add_subparsers(dest="space_command", metavar="COMMAND", required=True)

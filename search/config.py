@@ -106,6 +106,7 @@ class TrainConfig:
 
     batch_size: int | None = None
     seed: int = 0
+    checkpoints: int = 3
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def _parse(raw: Mapping[str, Any], file: Path) -> StudySpec:
         imports=tuple(raw.get("imports", [])),
         storage=resolve_storage(storage, file, name),
         artifacts=artifacts,
-        source=str(file),
+        source=str(file.resolve()),
         **sections,
     )
     _validate(spec)
@@ -386,6 +387,8 @@ def _validate(spec: StudySpec) -> None:
         raise SpecError("pruner.min_epochs: must be between 1 and budget.max_epochs")
     if spec.pruner.reduction_factor < 2:
         raise SpecError("pruner.reduction_factor: must be at least 2")
+    if spec.train.checkpoints < 0:
+        raise SpecError("train.checkpoints: must not be negative")
     if spec.execution.trials_per_process < 1:
         raise SpecError("execution.trials_per_process: must be at least 1")
     if spec.sampler.n_startup_trials < 0:

@@ -134,7 +134,20 @@ def trial_note(
     return "\n".join(lines)
 
 
-def study_note(study: optuna.Study, metric: str, ran: int, best_before: int | None) -> str:
+LATEST_RUN = "latest_run"  # study attribute: one line on what the latest run added
+
+
+def latest_run_line(study: optuna.Study, ran: int, best_before: int | None) -> str:
+    """``2026-12-04 16:49: 3 trial(s) added and found a new best trial.``"""
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    improved = ""
+    if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        improved = (" and found a new best trial" if study.best_trial.number != best_before
+                    else " without improving on the best trial")
+    return f"{stamp}: {ran} trial(s) added{improved}."
+
+
+def study_note(study: optuna.Study, metric: str) -> str:
     """The automatic study note: best trial, counts by state, importances, the latest run."""
     trials = study.get_trials(deepcopy=False)
     counts: dict[str, int] = {}
@@ -167,12 +180,9 @@ def study_note(study: optuna.Study, metric: str, ran: int, best_before: int | No
             lines.append(f"Not computed: {error}")
     else:
         lines.append(f"Computed once 5 trials are complete ({len(complete)} so far).")
-    lines += ["", "### Latest run", ""]
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    improved = ""
-    if complete:
-        now = study.best_trial.number
-        improved = (" and found a new best trial" if now != best_before else
-                    " without improving on the best trial")
-    lines.append(f"{stamp}: {ran} trial(s) added{improved}.")
+    attrs = study.user_attrs
+    if attrs.get(LATEST_RUN):
+        lines += ["", "### Latest run", "", attrs[LATEST_RUN]]
+    if attrs.get("retrain"):
+        lines += ["", "### Retrained", "", attrs["retrain"].replace("## ", "#### ", 1)]
     return "\n".join(lines)

@@ -109,7 +109,13 @@ class Objective:
             log.warning("trial %d: could not write its note or curves: %s", trial.number, error)
 
     def _train(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
-        from search.callbacks import PruningCallback, TrainingDiverged, TrainingMonitor
+        from search.callbacks import (
+            BestWeights,
+            PruningCallback,
+            TrainingDiverged,
+            TrainingMonitor,
+        )
+        from search.checkpoints import keep_if_among_best
         from search.pipeline import augmenter, eval_pipeline, train_pipeline
         from search.schedules import build_optimizer
 
@@ -134,6 +140,7 @@ class Objective:
                 self.on_epoch(trial.number, epoch, row)
 
         monitor = TrainingMonitor(on_epoch=report)
+        best_weights = BestWeights(spec.objective.metric, spec.objective.direction)
         record.history = monitor.history
         augment = augmenter(float(params.get("augment", 0.0)), flip=spec.data.flip)
         model.fit(
@@ -141,14 +148,19 @@ class Objective:
             epochs=spec.budget.max_epochs,
             validation_data=eval_pipeline(data.x_val, data.y_val, batch_size),
             class_weight=data.class_weight,
-            callbacks=[monitor, PruningCallback(trial, spec.objective.metric)],
+            callbacks=[monitor, best_weights, PruningCallback(trial, spec.objective.metric)],
             shuffle=False,  # the pipeline shuffles, seeded, every epoch
             verbose=0,
         )
         best = record.best_epoch(spec.objective.metric, spec.objective.direction)
         if best is None:
             raise TrainingDiverged(f"{spec.objective.metric} was never finite")
-        return float(record.history[spec.objective.metric][best - 1])
+        value = float(record.history[spec.objective.metric][best - 1])
+        if self.artifact_store is not None and spec.train.checkpoints > 0:
+            best_weights.restore()
+            keep_if_among_best(trial.study, trial.number, value, model,
+                               spec.train.checkpoints, self.artifact_store)
+        return value
 
 
 def _one_line(error: BaseException) -> str:

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from search.config import StudySpec
 from search.datasets import load_dataset
 from search.errors import CvsearchError
-from search.notes import study_note, write_note
+from search.notes import LATEST_RUN, latest_run_line, study_note, write_note
 from search.progress import SilentProgress
 from search.records import FAIL_REASON, trial_params
 from search.storage import redact
@@ -83,7 +83,8 @@ def run_study(spec: StudySpec, progress: SilentProgress | None = None,
                     _run_in_workers(spec, study, progress, verbose)
         finally:
             ran = finished_count(study) - before
-            write_note(study, None, study_note(study, spec.objective.metric, ran, best_before))
+            study.set_user_attr(LATEST_RUN, latest_run_line(study, ran, best_before))
+            write_note(study, None, study_note(study, spec.objective.metric))
     return summarise(study, spec, ran=finished_count(study) - before,
                      seconds=time.perf_counter() - started)
 

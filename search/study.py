@@ -73,11 +73,10 @@ def open_study(spec: StudySpec) -> optuna.Study:
     except ValueError as error:  # e.g. a direction that differs from the stored one
         raise CvsearchError(f"study '{spec.name}' in {redact(spec.storage)}: {error}") from None
     stored = study.user_attrs.get(CONFIG)
-    current = _jsonable(spec.to_dict())
     if stored is None:
-        study.set_user_attr(CONFIG, current)
+        study.set_user_attr(CONFIG, _jsonable(spec.to_dict()))
     else:
-        _check_same_search(spec, stored, current)
+        check_same_search(spec, stored)
     return study
 
 
@@ -85,7 +84,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _check_same_search(spec: StudySpec, stored: dict[str, Any], current: dict[str, Any]) -> None:
+def check_same_search(spec: StudySpec, stored: dict[str, Any]) -> None:
+    """Refuse a spec whose data, model, space, objective or epochs differ from the study's."""
+    current = _jsonable(spec.to_dict())
     keys = ("data", "model", "space", "objective")
     for key in keys:
         if _comparable(key, stored.get(key)) != _comparable(key, current.get(key)):

@@ -175,3 +175,17 @@ def load_folder(config: DataConfig) -> Dataset:
 
 def _scale(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) / np.float32(255.0)
+
+
+def load_all(config: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Every image of a data set, unsplit (a folder's ``test/`` if it has a split)."""
+    if config.kind == "npz":
+        from search.datasets.npz import load_npz_arrays
+
+        return load_npz_arrays(config)
+    root = Path(config.path or "")
+    split = _existing_split(root) if root.is_dir() else None
+    tree = scan(split.get("test", root) if split else root)
+    prep = Preprocess(_size(config), resolve_color(config, tree.files), config.resize)
+    x, y = load_tree(tree, prep, config.cache)
+    return _scale(x), y, tree.classes

@@ -15,6 +15,14 @@ from search.errors import DatasetError
 @register_dataset("npz")
 def load_npz(config: DataConfig) -> Dataset:
     """``x`` as ``(n, h, w)`` or ``(n, h, w, c)``, uint8 or float; ``y`` as ints or strings."""
+    images, labels, names = load_npz_arrays(config)
+    dataset = stratified_split(images, labels, names, val_fraction=config.val_fraction,
+                               test_fraction=config.test_fraction, seed=config.seed)
+    return with_class_weights(dataset, config.class_weight)
+
+
+def load_npz_arrays(config: DataConfig) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """All images (float32 in [0, 1], converted as the spec asks), labels and class names."""
     if not config.path:
         raise DatasetError("data.path: the npz data set needs a path (or --data PATH)")
     path = Path(config.path)
@@ -43,11 +51,7 @@ def load_npz(config: DataConfig) -> Dataset:
         names = tuple(str(n) for n in arrays.get("class_names", names_found))
     if len(np.unique(labels)) < 2:
         raise DatasetError(f"{path}: one class only; a classifier needs two or more")
-    images = _to_unit_float(x)
-    images = _convert(images, config)
-    dataset = stratified_split(images, labels, names, val_fraction=config.val_fraction,
-                               test_fraction=config.test_fraction, seed=config.seed)
-    return with_class_weights(dataset, config.class_weight)
+    return _convert(_to_unit_float(x), config), labels, names
 
 
 def _to_unit_float(x: np.ndarray) -> np.ndarray:
