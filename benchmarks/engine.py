@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import optuna  # noqa: E402
 
 import cvmodels  # noqa: E402
+from search.artifacts import artifact_path, open_artifact_store  # noqa: E402
 from search.config import load_spec  # noqa: E402
 from search.datasets import load_dataset  # noqa: E402
 from search.objective import Objective  # noqa: E402
@@ -79,7 +80,9 @@ def overhead(repeats: int, epochs: int, model_name: str) -> dict:
         dataset = load_dataset(spec.data)
         study = optuna.create_study(storage=spec.storage, sampler=make_sampler(spec),
                                     pruner=make_pruner(spec))
-        objective = Objective(spec, dataset)
+        # everything `cvsearch run` does per trial: records, note, curves, checkpoints
+        store = open_artifact_store(artifact_path(spec.storage))
+        objective = Objective(spec, dataset, artifact_store=store)
         _plain_fit(dataset, model_name, 1, 0)  # warm-up of both paths
         study.optimize(objective, n_trials=1)
         plain, engine = [], []

@@ -42,4 +42,5 @@ def classifier(x: Any, num_classes: int) -> Any:
     """The softmax head."""
     from keras import layers
 
-    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    # float32 even under a mixed-precision policy: a float16 softmax loses small probabilities
+    return layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)

@@ -107,6 +107,7 @@ class TrainConfig:
     batch_size: int | None = None
     seed: int = 0
     checkpoints: int = 3
+    mixed_precision: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ class ExecutionConfig:
 
     isolation: Literal["process", "inline"] = "process"
     trials_per_process: int = 20
+    workers: int = 1
+    heartbeat_interval: int = 5
+    grace_period: int = 20
 
 
 @dataclass(frozen=True)
@@ -159,9 +163,10 @@ class StudySpec:
         budget = {k: changes[k] for k in ("n_trials", "timeout") if changes.get(k) is not None}
         if budget:
             spec = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, **budget))
-        if changes.get("isolation"):
-            spec = dataclasses.replace(spec, execution=dataclasses.replace(
-                spec.execution, isolation=changes["isolation"]))
+        execution = {k: changes[k] for k in ("isolation", "workers") if changes.get(k)}
+        if execution:
+            spec = dataclasses.replace(
+                spec, execution=dataclasses.replace(spec.execution, **execution))
         if changes.get("data_path"):
             spec = dataclasses.replace(
                 spec, data=dataclasses.replace(spec.data, path=changes["data_path"])
@@ -389,8 +394,11 @@ def _validate(spec: StudySpec) -> None:
         raise SpecError("pruner.reduction_factor: must be at least 2")
     if spec.train.checkpoints < 0:
         raise SpecError("train.checkpoints: must not be negative")
-    if spec.execution.trials_per_process < 1:
-        raise SpecError("execution.trials_per_process: must be at least 1")
+    for key in ("trials_per_process", "workers", "heartbeat_interval"):
+        if getattr(spec.execution, key) < 1:
+            raise SpecError(f"execution.{key}: must be at least 1")
+    if spec.execution.grace_period <= spec.execution.heartbeat_interval:
+        raise SpecError("execution.grace_period: must be longer than execution.heartbeat_interval")
     if spec.sampler.n_startup_trials < 0:
         raise SpecError("sampler.n_startup_trials: must not be negative")
     try:

@@ -16,6 +16,7 @@ import cvmodels
 from search.config import StudySpec
 from search.datasets import Dataset
 from search.records import CURVES, TrialRecord
+from search.recovery import WORKER
 from search.tfenv import free_keras_memory, import_keras, seed_everything
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Objective:
         on_start: Callable[[int], None] | None = None,
         artifact_store: FileSystemArtifactStore | None = None,
         notes: bool = True,
+        worker_id: str | None = None,
     ):
         self.spec = spec
         self.space = spec.search_space()
@@ -50,8 +52,11 @@ class Objective:
         self.on_start = on_start
         self.artifact_store = artifact_store
         self.notes = notes
+        self.worker_id = worker_id
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
+        if self.worker_id is not None:
+            trial.set_user_attr(WORKER, self.worker_id)
         if self.on_start is not None:
             self.on_start(trial.number)
         params = self.space.sample(trial)

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from search.config import StudySpec
 from search.errors import CvsearchError
 from search.records import CONFIG
+from search.recovery import retried_numbers
 from search.storage import open_storage, redact
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -46,18 +47,34 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 
 
 def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Finished trials that count toward the budget: a failed trial that was retried
+    counts once, through its retry."""
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum(1 for t in trials if t.state in FINISHED
+               and not (t.state == TrialState.FAIL and t.number in retried))
 
 
-def open_study(spec: StudySpec) -> optuna.Study:
+def running_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def heartbeat_of(spec: StudySpec) -> tuple[int, int]:
+    return (spec.execution.heartbeat_interval, spec.execution.grace_period)
+
+
+def open_study(spec: StudySpec, *, heartbeat: bool = False, join: bool = False) -> optuna.Study:
     """Create the spec's study, or resume it if the storage already has it.
 
     A resumed study must have been created with the same search (data, model, space,
     objective, epochs); otherwise its trials would not be comparable.
     """
-    storage = open_storage(spec.storage)
+    storage = open_storage(spec.storage, heartbeat=heartbeat_of(spec) if heartbeat else None)
     existing = optuna.get_all_study_names(storage)
     resumed = spec.name in existing
+    if join and not resumed:
+        raise CvsearchError(f"no study named '{spec.name}' in {redact(spec.storage)} to join; "
+                            "start it with 'cvsearch run'")
     offset = 0
     if resumed:
         offset = len(optuna.load_study(study_name=spec.name, storage=storage).trials)

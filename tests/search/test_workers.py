@@ -11,6 +11,7 @@ from search.config import load_spec
 from search.notes import read_note
 from search.progress import SilentProgress
 from search.records import FAIL_REASON
+from search.recovery import RETRY_OF
 from search.runner import run_study
 from search.storage import load_study
 from search.study import open_study
@@ -76,7 +77,12 @@ def test_a_worker_killed_mid_trial_fails_that_trial_and_the_study_goes_on(
         study.enqueue_trial({"dropout": dropout})
     result = run_study(spec)
     trials = load_study(spec.storage, spec.name).get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    states = [t.state for t in trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
     assert trials[1].user_attrs[FAIL_REASON] == "the worker process died (exit code -9)"
-    assert result.states == {"complete": 2, "fail": 1}
+    retried = trials[3]
+    assert retried.user_attrs[RETRY_OF] == 1 and retried.params == trials[1].params
+    assert retried.user_attrs[FAIL_REASON] == "the worker process died (exit code -9)"
+    # it failed the same way twice: not retried again, and the budget of 3 is met
+    assert result.states == {"complete": 2, "fail": 2}
     assert not load_study(spec.storage, spec.name).get_trials(states=(TrialState.RUNNING,))
