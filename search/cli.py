@@ -49,9 +49,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from search.progress import RichProgress, SilentProgress
     from search.runner import run_study
 
+    if getattr(args, "workers", None):
+        spec = spec.with_overrides(workers=args.workers)
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
     quiet = args.quiet or args.json
     progress = SilentProgress() if quiet else RichProgress(spec.objective.metric, spec.budget.max_epochs)
-    result = run_study(spec, progress, verbose=args.verbose).to_dict()
+    join = args.command == "worker"
+    result = run_study(spec, progress, verbose=args.verbose, gpus=gpus, join=join).to_dict()
     if args.json:
         print(json.dumps(result, indent=2))
     elif not args.quiet:
@@ -301,9 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_positive_float, metavar="S",
                      help="stop starting trials after S seconds (overrides budget.timeout)")
     run.add_argument("--data", metavar="PATH", help="data set path (overrides data.path)")
+    run.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="worker processes side by side (overrides execution.workers)")
+    run.add_argument("--gpus", metavar="IDS", help="GPU ids for the workers, round-robin: 0,1")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow's own log")
     run.set_defaults(handler=cmd_run)
+
+    worker = commands.add_parser(
+        "worker", help="join a running study (from another machine)",
+        description="Join an existing study on a shared storage and run its trials until "
+                    "its budget is spent.")
+    _common(worker)
+    for action in run._actions:
+        if action.dest in ("n_trials", "timeout", "data", "workers", "gpus", "quiet", "verbose"):
+            worker._add_action(action)
+    worker.set_defaults(handler=cmd_run)
 
     show = commands.add_parser("show", help="best trial and top-k table", description=cmd_show.__doc__)
     _common(show)
