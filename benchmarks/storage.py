@@ -55,11 +55,10 @@ def overhead(trials: int, postgres: str | None) -> dict:
         urls = {"sqlite": f"sqlite:///{tmp}/b.db", "journal": f"journal:///{tmp}/b.log"}
         database = None
         if postgres:
-            import psycopg2
+            import psycopg
 
             database = f"cvsearch_bench_{uuid.uuid4().hex[:8]}"
-            admin = psycopg2.connect(postgres)
-            admin.autocommit = True
+            admin = psycopg.connect(postgres, autocommit=True)
             admin.cursor().execute(f'CREATE DATABASE "{database}"')
             urls["postgresql"] = postgres.rsplit("/", 1)[0] + "/" + database
         try:

@@ -35,11 +35,10 @@ def postgres_url():
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"${PG_ENV} is not set (.ci/run points it at the local PostgreSQL server)")
-    import psycopg2
+    import psycopg
 
     name = f"cvsearch_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(base)
-    admin.autocommit = True
+    admin = psycopg.connect(base, autocommit=True)
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     try:
         yield base.rsplit("/", 1)[0] + "/" + name
