@@ -72,30 +72,39 @@ def _plain_fit(dataset, model_name: str, epochs: int, seed: int) -> float:
 
 
 def overhead(repeats: int, epochs: int, model_name: str) -> dict:
-    """Median seconds per trial: a cvsearch trial (sampler, storage, callbacks, records)
-    against the same training in a plain ``model.fit``; runs alternate to share drift."""
+    """Median seconds per trial, in turn, of: a plain ``model.fit``; a cvsearch trial with
+    the engine alone (sampling, pipeline, pruning reports, monitor, records); and a full
+    cvsearch trial (also the note, the curves PNG and the best-weights checkpoint)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         spec = _spec(Path(tmp), model_name, epochs, pruner="none")
         dataset = load_dataset(spec.data)
-        study = optuna.create_study(storage=spec.storage, sampler=make_sampler(spec),
-                                    pruner=make_pruner(spec))
-        # everything `cvsearch run` does per trial: records, note, curves, checkpoints
+        studies, objectives = {}, {}
+        for kind in ("core", "full"):
+            studies[kind] = optuna.create_study(
+                storage=spec.storage, study_name=kind, sampler=make_sampler(spec),
+                pruner=make_pruner(spec))
+        objectives["core"] = Objective(spec, dataset, notes=False)
         store = open_artifact_store(artifact_path(spec.storage))
-        objective = Objective(spec, dataset, artifact_store=store)
-        _plain_fit(dataset, model_name, 1, 0)  # warm-up of both paths
-        study.optimize(objective, n_trials=1)
-        plain, engine = [], []
+        objectives["full"] = Objective(spec, dataset, artifact_store=store)
+        _plain_fit(dataset, model_name, 1, 0)  # warm-up of every path
+        for kind in studies:
+            studies[kind].optimize(objectives[kind], n_trials=1)
+        timed: dict[str, list[float]] = {"plain": [], "core": [], "full": []}
         for i in range(repeats):
-            plain.append(_plain_fit(dataset, model_name, epochs, spec.train.seed + i + 1))
-            started = time.perf_counter()
-            study.optimize(objective, n_trials=1)
-            engine.append(time.perf_counter() - started)
+            timed["plain"].append(_plain_fit(dataset, model_name, epochs, spec.train.seed + i + 1))
+            for kind in ("core", "full"):
+                started = time.perf_counter()
+                studies[kind].optimize(objectives[kind], n_trials=1)
+                timed[kind].append(time.perf_counter() - started)
+    median = {k: statistics.median(v) for k, v in timed.items()}
     return {
         "benchmark": "overhead", "model": model_name, "epochs": epochs, "repeats": repeats,
-        "plain_fit_s": round(statistics.median(plain), 3),
-        "cvsearch_trial_s": round(statistics.median(engine), 3),
-        "ratio": round(statistics.median(engine) / statistics.median(plain), 3),
+        "plain_fit_s": round(median["plain"], 3),
+        "cvsearch_core_s": round(median["core"], 3),
+        "cvsearch_full_s": round(median["full"], 3),
+        "core_ratio": round(median["core"] / median["plain"], 3),
+        "full_ratio": round(median["full"] / median["plain"], 3),
     }
 
 

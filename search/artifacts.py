@@ -32,10 +32,11 @@ def open_artifact_store(folder: Path) -> FileSystemArtifactStore:
 
 
 def plot_history(history: Mapping[str, Sequence[float | None]], title: str, path: Path) -> Path:
-    """Loss and accuracy, training against validation, and the learning rate, as a PNG.
+    """Loss and accuracy, training against validation, with the learning rate dashed on a
+    second axis of the loss panel, as a PNG.
 
-    Uses matplotlib's object API (no pyplot state) and a fixed layout: a second layout
-    pass would double the cost, which is paid once per trial.
+    Uses matplotlib's object API (no pyplot state), a fixed layout and a fast PNG encoder:
+    it is paid once per trial, so it is kept to about a tenth of a second.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -44,23 +45,23 @@ def plot_history(history: Mapping[str, Sequence[float | None]], title: str, path
         return [math.nan if v is None else float(v) for v in history.get(key, [])]
 
     epochs = list(range(1, len(series("loss")) + 1))
-    figure = Figure(figsize=(12, 3.6), dpi=80)
-    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.15, top=0.82, wspace=0.25)
-    axes = figure.subplots(1, 3)
-    for axis, key in ((axes[0], "loss"), (axes[1], "accuracy")):
-        axis.plot(epochs, series(key), marker="o", label=f"train {key}")
+    figure = Figure(figsize=(10, 3.4), dpi=72)
+    figure.subplots_adjust(left=0.06, right=0.94, bottom=0.15, top=0.85, wspace=0.3)
+    axes = figure.subplots(1, 2)
+    for axis, key in zip(axes, ("loss", "accuracy")):
+        axis.plot(epochs, series(key), label=f"train {key}")
         if history.get(f"val_{key}"):
-            axis.plot(epochs, series(f"val_{key}"), marker="o", label=f"val {key}")
-        axis.set_title(key)
-        axis.legend(loc="upper right")
-    axes[2].plot(epochs, series("lr"), marker=".", color="tab:green")
-    axes[2].set_title("learning rate")
-    for axis in axes:
+            axis.plot(epochs, series(f"val_{key}"), label=f"val {key}")
+        axis.set_title(f"{title}: {key}")
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
-    figure.suptitle(title)
-    figure.savefig(path)
+        axis.legend(loc="upper right")
+    if history.get("lr"):
+        rate = axes[0].twinx()
+        rate.plot(epochs, series("lr"), color="tab:green", linestyle="--", linewidth=1)
+        rate.set_ylabel("learning rate", color="tab:green")
+    figure.savefig(path, pil_kwargs={"compress_level": 1})
     return path
 
 
