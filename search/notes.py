@@ -135,6 +135,7 @@ def trial_note(
 
 
 LATEST_RUN = "latest_run"  # study attribute: one line on what the latest run added
+RETRAIN_NOTE = "cvsearch:retrain_note"  # study system attribute: the latest retrain report
 
 
 def latest_run_line(study: optuna.Study, ran: int, best_before: int | None) -> str:
@@ -183,6 +184,7 @@ def study_note(study: optuna.Study, metric: str) -> str:
     attrs = study.user_attrs
     if attrs.get(LATEST_RUN):
         lines += ["", "### Latest run", "", attrs[LATEST_RUN]]
-    if attrs.get("retrain"):
-        lines += ["", "### Retrained", "", attrs["retrain"].replace("## ", "#### ", 1)]
+    retrained = study._storage.get_study_system_attrs(study._study_id).get(RETRAIN_NOTE)
+    if retrained:
+        lines += ["", "### Retrained", "", retrained.replace("## ", "#### ", 1)]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from search.config import StudySpec
 from search.datasets import Dataset, load_dataset
 from search.errors import CvsearchError
 from search.evaluation import evaluate_predictions
+from search.notes import RETRAIN_NOTE
 from search.records import BEST_EPOCH, trial_params
 from search.report import markdown, plot_confusion
 from search.storage import load_study
@@ -33,6 +34,7 @@ from search.study import check_same_search
 from search.tfenv import import_keras, seed_everything
 
 RETRAIN = "retrain"  # study attribute: the latest report's summary
+
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,12 @@ def attach_to_study(study: optuna.Study, report: dict[str, Any], out: Path, stor
         if (out / name).exists():
             optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(out / name),
                                              study_or_trial=study)
-    study.set_user_attr(RETRAIN, markdown(report))
+    test = report["test"]
+    study.set_user_attr(RETRAIN, {
+        "trials": report.get("trials"), "mode": report["mode"], "test_loss": test["loss"],
+        "rank1": test["rank1"], "rank5": test.get("rank5"), "report": report["files"]["report"],
+    })
+    study._storage.set_study_system_attr(study._study_id, RETRAIN_NOTE, markdown(report))
     write_note(study, None, study_note(study, _metric(study)))
 
 

@@ -103,3 +103,24 @@ def test_a_busy_port_is_a_one_line_error(write_spec, capsys) -> None:
         port = busy.getsockname()[1]
         assert main(["dashboard", spec.source, "--port", str(port)]) == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_study_page_shows_the_retrained_report(dashboard, tmp_path) -> None:
+    from search.retrain import RetrainOptions, retrain
+
+    spec, port, _ = dashboard
+    report = retrain(spec, RetrainOptions(out=tmp_path / "r", epochs=1))
+    study = load_study(spec.storage, spec.name)
+    page = f"http://127.0.0.1:{port}/dashboard/studies/{study._study_id}"
+    note = _chromium(["--virtual-time-budget=20000", "--dump-dom", page + "/note"],
+                     tmp_path / "p3").stdout
+    assert "Retrained" in note and "rank-1 accuracy" in note
+    assert f"{report['test']['rank1']:.4f}" in note
+    main_page = _chromium(["--virtual-time-budget=20000", "--dump-dom", page],
+                          tmp_path / "p4").stdout
+    assert "confusion.png" in main_page and "report.md" in main_page, "the study's artifacts"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _chromium(["--virtual-time-budget=20000", "--window-size=1400,3000",
+               f"--screenshot={SCREENSHOTS / 'dashboard-study-note.png'}", page + "/note"],
+              tmp_path / "p5")
