@@ -30,7 +30,7 @@ from search.config import load_spec  # noqa: E402
 from search.datasets import load_dataset  # noqa: E402
 from search.objective import Objective  # noqa: E402
 from search.study import make_pruner, make_sampler  # noqa: E402
-from search.tfenv import free_keras_memory, import_keras, seed_everything  # noqa: E402
+from search.tfenv import import_keras, seed_everything  # noqa: E402
 
 PARAMS = {
     "learning_rate": 0.003, "optimizer": "adam", "lr_schedule": "none", "dropout": 0.1,

@@ -10,17 +10,18 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.storage import sqlite_path
+from search.storage import journal_path, sqlite_path
 
 DEFAULT_FOLDER = "cvsearch-artifacts"
 
 
 def artifact_path(storage_url: str, configured: str | None = None) -> Path:
-    """Where artifacts live: the spec's ``artifacts`` folder, else ``<db>-artifacts`` next to a
-    SQLite file, else ``./cvsearch-artifacts``."""
+    """Where artifacts live: the spec's ``artifacts`` folder, else ``<file>-artifacts`` next
+    to a SQLite or journal file, else ``./cvsearch-artifacts`` (a server storage: give
+    ``artifacts`` a folder that every worker sees)."""
     if configured:
         return Path(configured)
-    db = sqlite_path(storage_url)
+    db = sqlite_path(storage_url) or journal_path(storage_url)
     if db is not None:
         return db.with_name(db.stem + "-artifacts")
     return Path.cwd() / DEFAULT_FOLDER

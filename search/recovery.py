@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState

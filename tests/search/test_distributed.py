@@ -58,7 +58,7 @@ def storage_url(request, tmp_path):
 
 
 def _spec(write_spec, url: str, **fields):
-    text = write_spec(isolation="process", **fields).read_text().replace(
+    text = 'artifacts = "artifacts"\n' + write_spec(isolation="process", **fields).read_text().replace(
         "[execution]", "[execution]\nheartbeat_interval = 1\ngrace_period = 4\nworkers = {w}"
         .format(w=fields.pop("workers_", 1)), 1)
     path = write_spec(text, name="dist.toml")
