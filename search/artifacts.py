@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
@@ -27,9 +28,21 @@ def artifact_path(storage_url: str, configured: str | None = None) -> Path:
     return Path.cwd() / DEFAULT_FOLDER
 
 
+class _ArtifactFolder(FileSystemArtifactStore):
+    """Optuna's file-system store that recreates its folder if it disappears mid-study."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.folder = folder
+
+    def write(self, artifact_id: str, content_body: Any) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        super().write(artifact_id, content_body)
+
+
 def open_artifact_store(folder: Path) -> FileSystemArtifactStore:
     folder.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(str(folder))
+    return _ArtifactFolder(folder)
 
 
 def plot_history(history: Mapping[str, Sequence[float | None]], title: str, path: Path) -> Path:

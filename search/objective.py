@@ -163,8 +163,11 @@ class Objective:
         value = float(record.history[spec.objective.metric][best - 1])
         if self.artifact_store is not None and spec.train.checkpoints > 0:
             best_weights.restore()
-            keep_if_among_best(trial.study, trial.number, value, model,
-                               spec.train.checkpoints, self.artifact_store)
+            try:
+                keep_if_among_best(trial.study, trial.number, value, model,
+                                   spec.train.checkpoints, self.artifact_store)
+            except Exception as error:  # noqa: BLE001 - a lost checkpoint never fails a trial
+                log.warning("trial %d: could not keep its checkpoint: %s", trial.number, error)
         return value
 
 

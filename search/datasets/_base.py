@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,8 @@ def stratified_split(
     seed: int,
 ) -> Dataset:
     """Split into train / validation / test with the class balance kept in each part."""
+    from sklearn.model_selection import train_test_split
+
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=seed
     )
