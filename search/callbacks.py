@@ -67,13 +67,16 @@ class PruningCallback(keras.callbacks.Callback):
     """Reports the monitored metric to Optuna every epoch and prunes when told to.
 
     Modelled on ``optuna_integration.KerasPruningCallback``: the step is the epoch
-    (1-based), a missing metric warns once, a non-finite value is not reported.
+    (1-based), a missing metric warns once, a non-finite value is not reported, and the
+    last epoch is reported but never pruned (Hyperband would otherwise prune trials
+    that have already spent their whole budget).
     """
 
-    def __init__(self, trial: optuna.trial.Trial, monitor: str) -> None:
+    def __init__(self, trial: optuna.trial.Trial, monitor: str, max_epochs: int | None = None):
         super().__init__()
         self._trial = trial
         self._monitor = monitor
+        self._max_epochs = max_epochs
         self._warned = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -88,6 +91,8 @@ class PruningCallback(keras.callbacks.Callback):
             return
         step = epoch + 1
         self._trial.report(value, step)
+        if step == self._max_epochs:
+            return  # the training is done: pruning now would only throw the result away
         if self._trial.should_prune():
             raise optuna.TrialPruned(
                 f"pruned at epoch {step}: {self._monitor} {value:.4f} was not promising"

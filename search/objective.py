@@ -153,7 +153,8 @@ class Objective:
             epochs=spec.budget.max_epochs,
             validation_data=eval_pipeline(data.x_val, data.y_val, batch_size),
             class_weight=data.class_weight,
-            callbacks=[monitor, best_weights, PruningCallback(trial, spec.objective.metric)],
+            callbacks=[monitor, best_weights,
+                       PruningCallback(trial, spec.objective.metric, spec.budget.max_epochs)],
             shuffle=False,  # the pipeline shuffles, seeded, every epoch
             verbose=0,
         )

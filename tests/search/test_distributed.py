@@ -101,7 +101,8 @@ def _wait_for_running_trial(spec, seconds: float = 120) -> optuna.trial.FrozenTr
         try:
             study, _ = _trials(spec)
             for trial in study.get_trials(states=(TrialState.RUNNING,)):
-                if trial.intermediate_values and trial.user_attrs.get(WORKER):
+                # early in its training, so that it is still running when the signal lands
+                if 1 <= len(trial.intermediate_values) <= 2 and trial.user_attrs.get(WORKER):
                     return trial
         except (KeyError, Exception):  # noqa: BLE001 - the study may not exist yet
             pass
@@ -112,7 +113,7 @@ def _wait_for_running_trial(spec, seconds: float = 120) -> optuna.trial.FrozenTr
 def test_a_worker_killed_mid_trial_is_failed_and_its_parameters_retried(
     write_spec, storage_url
 ) -> None:
-    spec = _spec(write_spec, storage_url, n_trials=4, max_epochs=4, pruner="none",
+    spec = _spec(write_spec, storage_url, n_trials=4, max_epochs=8, pruner="none",
                  per_process=4, workers_=2)
     run = _start(spec)
     victim = _wait_for_running_trial(spec)
@@ -130,7 +131,7 @@ def test_a_worker_killed_mid_trial_is_failed_and_its_parameters_retried(
 
 
 def test_a_run_killed_whole_is_recovered_by_the_next_run(write_spec, storage_url) -> None:
-    spec = _spec(write_spec, storage_url, n_trials=3, max_epochs=4, pruner="none",
+    spec = _spec(write_spec, storage_url, n_trials=3, max_epochs=8, pruner="none",
                  per_process=3)
     run = _start(spec)
     victim = _wait_for_running_trial(spec)
@@ -189,14 +190,17 @@ def test_memory_stays_flat_over_30_trials(write_spec, tmp_path) -> None:
 
 
 def test_ctrl_c_fails_the_running_trial_with_the_reason(write_spec, tmp_path) -> None:
-    spec = _spec(write_spec, f"sqlite:///{tmp_path / 'int.db'}", n_trials=3, max_epochs=6,
+    spec = _spec(write_spec, f"sqlite:///{tmp_path / 'int.db'}", n_trials=3, max_epochs=12,
                  pruner="none", per_process=3)
     run = _start(spec)
     victim = _wait_for_running_trial(spec)
     os.killpg(run.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C
-    assert run.wait(timeout=120) == 130
+    code = run.wait(timeout=120)
     study, trials = _trials(spec)
     stopped = trials[victim.number]
-    assert stopped.state == TrialState.FAIL
-    assert stopped.user_attrs[FAIL_REASON] == "interrupted by the user"
+    seen = (code, stopped.state, stopped.user_attrs.get(FAIL_REASON),
+            [(t.number, t.state.name) for t in trials])
+    assert code == 130, seen
+    assert stopped.state == TrialState.FAIL, seen
+    assert stopped.user_attrs[FAIL_REASON] == "interrupted by the user", seen
     assert not study.get_trials(states=(TrialState.RUNNING,))

@@ -125,3 +125,18 @@ def test_pruners_follow_the_spec(write_spec) -> None:
     assert isinstance(pruner, optuna.pruners.HyperbandPruner)
     assert pruner._max_resource == 9 and pruner._min_resource == 1
     assert isinstance(make_pruner(load_spec(write_spec(pruner="none"))), optuna.pruners.NopPruner)
+
+
+def test_the_last_epoch_is_reported_but_never_pruned(write_spec) -> None:
+    text = write_spec(max_epochs=1).read_text().replace(
+        "learning_rate = { low = 3e-3, high = 3e-2 }", "learning_rate = { low = 1e-6, high = 3e-2 }"
+    )
+    spec = load_spec(write_spec(text, name="last.toml")).with_overrides(n_trials=3)
+    study = open_study(spec)
+    for rate in (0.02, 0.02, 1e-6):  # the third would be pruned at epoch 1 if it were not last
+        study.enqueue_trial({"learning_rate": rate})
+    run_study(spec)
+    trials = _trials(spec)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert trials[2].intermediate_values == {1: trials[2].value}
+    assert trials[2].value > 2 * trials[0].value
