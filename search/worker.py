@@ -104,11 +104,16 @@ class EventStream(SilentProgress):
     """Progress as JSON lines, read by the parent ``cvsearch run``."""
 
     def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+        self.stream: TextIO | None = stream
 
     def _emit(self, **event: Any) -> None:
-        self.stream.write(json.dumps(event) + "\n")
-        self.stream.flush()
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(json.dumps(event) + "\n")
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):  # the parent is gone: the storage still records
+            self.stream = None
 
     def trial_started(self, number: int) -> None:
         self._emit(event="start", number=number)

@@ -96,17 +96,20 @@ def _start(spec, *extra: str) -> subprocess.Popen:
 
 
 def _wait_for_running_trial(spec, seconds: float = 120) -> optuna.trial.FrozenTrial:
+    """A trial early in its training (at most half its epochs done), so that it is still
+    running when the test's signal lands."""
     deadline = time.monotonic() + seconds
+    study = None
     while time.monotonic() < deadline:
         try:
-            study, _ = _trials(spec)
+            study = study or _trials(spec)[0]
             for trial in study.get_trials(states=(TrialState.RUNNING,)):
-                # early in its training, so that it is still running when the signal lands
-                if 1 <= len(trial.intermediate_values) <= 2 and trial.user_attrs.get(WORKER):
+                done = len(trial.intermediate_values)
+                if 1 <= done <= spec.budget.max_epochs // 2 and trial.user_attrs.get(WORKER):
                     return trial
         except (KeyError, Exception):  # noqa: BLE001 - the study may not exist yet
-            pass
-        time.sleep(0.2)
+            study = None
+        time.sleep(0.1)
     raise AssertionError("no trial got going")
 
 
