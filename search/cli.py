@@ -442,9 +442,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _log_to_stderr(quiet=getattr(args, "quiet", False) or getattr(args, "json", False))
     handler: Callable[[argparse.Namespace], int] = args.handler
+    from cvmodels.backbones import WeightsError
+
     try:
         return handler(args)
-    except CvsearchError as error:
+    except (CvsearchError, WeightsError) as error:
         print(f"cvsearch: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -45,18 +45,42 @@ class DataConfig:
     cache: bool = True
 
 
+#: ``model.weights`` values that are not files.
+WEIGHT_KEYWORDS = ("imagenet", "none")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """A model registered in :mod:`cvmodels`."""
+    """A model registered in :mod:`cvmodels`, trained end to end (``kind = "network"``) or
+    used as a frozen feature extractor under a logistic regression (``kind = "features"``).
+
+    ``weights``: ``"imagenet"``, ``"none"``, a local weights file of the headless backbone,
+    or, for model ``saved``, the ``.keras`` classifier to fine-tune. ``options``: fixed
+    builder arguments that are not searched, e.g. ``alpha`` or ``image_size``.
+    """
 
     name: str = "minivggnet"
+    kind: Literal["network", "features"] = "network"
+    weights: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def arguments(self) -> dict[str, Any]:
+        """The fixed keyword arguments of the builder: options, and weights if given."""
+        fixed = dict(self.options)
+        if self.weights is not None:
+            fixed["weights"] = None if self.weights == "none" else self.weights
+        return fixed
 
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """A named space from :mod:`spaces` and per-study overrides of its parameters."""
+    """A named space from :mod:`spaces` and per-study overrides of its parameters.
 
-    name: str = "default"
+    Without a name: ``features`` for feature extraction, ``backbone`` for a pretrained or
+    saved backbone, ``default`` for the compact CNNs.
+    """
+
+    name: str | None = None
     override: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -180,6 +204,7 @@ class StudySpec:
         resolved.pop("artifacts")
         resolved["imports"] = list(self.imports)
         resolved["space"]["override"] = dict(self.space.override)
+        resolved["model"]["options"] = dict(self.model.options)
         resolved["space"]["resolved"] = self.search_space().rows()
         return resolved
 
@@ -258,6 +283,10 @@ def _parse(raw: Mapping[str, Any], file: Path) -> StudySpec:
         sections["data"] = dataclasses.replace(
             sections["data"], path=str((file.parent / Path(data_path).expanduser()).resolve())
         )
+    sections["model"] = _resolve_model(sections["model"], file)
+    if sections["space"].name is None:
+        sections["space"] = dataclasses.replace(
+            sections["space"], name=default_space(sections["model"]))
     artifacts = raw.get("artifacts")
     if artifacts is not None:
         _check_type(artifacts, str, "artifacts")
@@ -272,6 +301,23 @@ def _parse(raw: Mapping[str, Any], file: Path) -> StudySpec:
     )
     _validate(spec)
     return spec
+
+
+def default_space(model: ModelConfig) -> str:
+    """The space a model gets when the spec names none."""
+    from cvmodels.backbones import BACKBONES
+
+    if model.kind == "features":
+        return "features"
+    return "backbone" if model.name in BACKBONES or model.name == "saved" else "default"
+
+
+def _resolve_model(model: ModelConfig, file: Path) -> ModelConfig:
+    """A weights path is taken relative to the spec's folder."""
+    if model.weights is None or model.weights in WEIGHT_KEYWORDS:
+        return model
+    path = (file.parent / Path(model.weights).expanduser()).resolve()
+    return dataclasses.replace(model, weights=str(path))
 
 
 def resolve_storage(storage: str | None, spec_file: Path, name: str) -> str:
@@ -352,6 +398,31 @@ def _check_type(value: Any, hint: Any, path: str) -> None:
         raise SpecError(f"{path}: expected {expected[hint]}, got {value!r}")
 
 
+def _validate_model(spec: StudySpec) -> None:
+    from cvmodels.backbones import BACKBONES
+
+    model = spec.model
+    accepted = cvmodels.model_hyperparameters(model.name)
+    for key in model.options:
+        if key not in accepted or key == "weights":
+            hint = " (give it as model.weights)" if key == "weights" else ""
+            raise SpecError(f"model.options.{key}: model '{model.name}' takes no such option"
+                            f"{hint} (it takes: {', '.join(a for a in accepted if a != 'weights')})")
+        if key in spec.search_space():
+            raise SpecError(f"model.options.{key}: also a parameter of the search space; "
+                            "fix it in space.override instead")
+    if model.weights is not None and "weights" not in accepted:
+        raise SpecError(f"model.weights: model '{model.name}' takes no weights "
+                        f"(backbones do: {', '.join([*BACKBONES, 'saved'])})")
+    if model.name == "saved" and model.weights in (None, *WEIGHT_KEYWORDS):
+        raise SpecError('model.weights: model "saved" needs the .keras file to fine-tune')
+    if model.weights not in (None, *WEIGHT_KEYWORDS) and not Path(model.weights).is_file():
+        raise SpecError(f"model.weights: no such file {model.weights}")
+    if model.kind == "features" and model.name not in BACKBONES and model.name != "saved":
+        raise SpecError(f"model.kind: feature extraction needs a backbone, not '{model.name}' "
+                        f"(known: {', '.join([*BACKBONES, 'saved'])})")
+
+
 def _validate(spec: StudySpec) -> None:
     from search.datasets import list_datasets
 
@@ -405,3 +476,4 @@ def _validate(spec: StudySpec) -> None:
         spec.search_space()
     except spaces.SpaceError as error:
         raise SpecError(str(error)) from None
+    _validate_model(spec)

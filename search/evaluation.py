@@ -25,7 +25,7 @@ def evaluate_predictions(
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     predicted = probabilities.argmax(axis=1)
     result: dict[str, Any] = {
-        "n": int(len(labels)),
+        "n": len(labels),
         "loss": float(log_loss(labels, probabilities, labels=classes)),
         "rank1": rank_k_accuracy(probabilities, labels, 1),
     }

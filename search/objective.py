@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-import cvmodels
 from search.config import StudySpec
 from search.datasets import Dataset
 from search.records import CURVES, TrialRecord
@@ -53,6 +51,7 @@ class Objective:
         self.artifact_store = artifact_store
         self.notes = notes
         self.worker_id = worker_id
+        self._features: Any = None  # feature extraction: computed once per process
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         if self.worker_id is not None:
@@ -65,6 +64,8 @@ class Objective:
         started = time.perf_counter()
         state = "complete"
         try:
+            if self.spec.model.kind == "features":
+                return self._fit_features(trial, record)
             return self._train(trial, record)
         except optuna.TrialPruned as pruned:
             state, record.prune_reason = "pruned", str(pruned)
@@ -73,7 +74,7 @@ class Objective:
             state, record.fail_reason = "failed", "interrupted by the user"
             raise
         except Exception as error:
-            state, record.fail_reason = "failed", f"{type(error).__name__}: {_one_line(error)}"
+            state, record.fail_reason = "failed", failure_reason(error)
             raise
         finally:
             record.seconds = time.perf_counter() - started
@@ -113,6 +114,46 @@ class Objective:
         except Exception as error:  # noqa: BLE001
             log.warning("trial %d: could not write its note or curves: %s", trial.number, error)
 
+    def _fit_features(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
+        """Feature extraction: a logistic regression on the cached pooled features, scored
+        as one epoch (the same history, notes and reports as a trained network)."""
+        from search.features import extract, fit_logistic, scores, to_keras
+
+        import_keras()
+        spec, data, params = self.spec, self.dataset, record.params
+        if self._features is None:
+            self._features = extract(spec, data)
+        features = self._features
+        started = time.perf_counter()
+        head = fit_logistic(params, features.train, data.y_train, data.num_classes, record.seed)
+        train = scores(head, features.train, data.y_train, data.num_classes)
+        val = scores(head, features.val, data.y_val, data.num_classes)
+        row = {"loss": train["loss"], "accuracy": train["accuracy"], "val_loss": val["loss"],
+               "val_accuracy": val["accuracy"], "seconds": time.perf_counter() - started}
+        record.history = {key: [value] for key, value in row.items()}
+        if self.on_epoch is not None:
+            self.on_epoch(trial.number, 1, row)
+        value = row[spec.objective.metric]
+        trial.report(value, 1)
+        keep = self.artifact_store is not None and spec.train.checkpoints > 0
+        if keep or self.notes:
+            model = to_keras(spec, data, head)
+            record.n_params = int(model.count_params())
+            record.layers = layer_table(model)
+            if keep:
+                self._keep(trial, value, model)
+        return value
+
+    def _keep(self, trial: optuna.trial.Trial, value: float, model: Any) -> None:
+        from search.checkpoints import keep_if_among_best
+
+        assert self.artifact_store is not None
+        try:
+            keep_if_among_best(trial.study, trial.number, value, model,
+                               self.spec.train.checkpoints, self.artifact_store)
+        except Exception as error:  # noqa: BLE001 - a lost checkpoint never fails a trial
+            log.warning("trial %d: could not keep its checkpoint: %s", trial.number, error)
+
     def _train(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
         from search.callbacks import (
             BestWeights,
@@ -120,25 +161,16 @@ class Objective:
             TrainingDiverged,
             TrainingMonitor,
         )
-        from search.checkpoints import keep_if_among_best
         from search.pipeline import augmenter, eval_pipeline, train_pipeline
-        from search.schedules import build_optimizer
+        from search.training import build_model, fit_in_phases
 
         import_keras()
         spec, data, params = self.spec, self.dataset, record.params
         seed_everything(record.seed)
-        model = cvmodels.create_model(
-            spec.model.name, data.input_shape, data.num_classes, **params
-        )
+        model = build_model(spec, data.input_shape, data.num_classes, params)
         record.n_params = int(model.count_params())
         record.layers = layer_table(model)
         batch_size = int(params.get("batch_size", 32))
-        steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
-        model.compile(
-            optimizer=build_optimizer(params, steps_per_epoch, spec.budget.max_epochs),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
 
         def report(epoch: int, row: dict[str, float]) -> None:
             if self.on_epoch is not None:
@@ -148,9 +180,10 @@ class Objective:
         best_weights = BestWeights(spec.objective.metric, spec.objective.direction)
         record.history = monitor.history
         augment = augmenter(float(params.get("augment", 0.0)), flip=spec.data.flip)
-        model.fit(
+        fit_in_phases(
+            model, params,
             train_pipeline(data.x_train, data.y_train, batch_size, record.seed, augment),
-            epochs=spec.budget.max_epochs,
+            len(data.y_train), spec.budget.max_epochs,
             validation_data=eval_pipeline(data.x_val, data.y_val, batch_size),
             class_weight=data.class_weight,
             callbacks=[monitor, best_weights,
@@ -164,12 +197,24 @@ class Objective:
         value = float(record.history[spec.objective.metric][best - 1])
         if self.artifact_store is not None and spec.train.checkpoints > 0:
             best_weights.restore()
-            try:
-                keep_if_among_best(trial.study, trial.number, value, model,
-                                   spec.train.checkpoints, self.artifact_store)
-            except Exception as error:  # noqa: BLE001 - a lost checkpoint never fails a trial
-                log.warning("trial %d: could not keep its checkpoint: %s", trial.number, error)
+            self._keep(trial, value, model)
         return value
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line for the trial's note; running out of memory is named as such."""
+    if is_out_of_memory(error):
+        return (f"out of memory ({type(error).__name__}): try a smaller batch size, input "
+                f"size or model; {_one_line(error)}")
+    return f"{type(error).__name__}: {_one_line(error)}"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Host or accelerator memory exhausted (TensorFlow's ResourceExhaustedError or OOM)."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
+        return True
+    text = str(error)
+    return "OOM when allocating" in text or "out of memory" in text.lower()
 
 
 def _one_line(error: BaseException) -> str:

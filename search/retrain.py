@@ -19,7 +19,6 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-import cvmodels
 from search.artifacts import artifact_path, open_artifact_store, plot_history
 from search.checkpoints import checkpoint_map, download_checkpoint
 from search.config import StudySpec
@@ -139,11 +138,26 @@ def _rank(study: optuna.Study, number: int) -> float:
     return value if study.direction == optuna.study.StudyDirection.MINIMIZE else -value
 
 
+def _refit_features(spec: StudySpec, data: Dataset, params: dict[str, Any]
+                    ) -> tuple[Any, None, dict[str, list[float]], str]:
+    """Feature extraction: the logistic regression refitted on train + validation."""
+    from search.features import extract, fit_logistic, to_keras
+
+    features = extract(spec, data)
+    x = np.concatenate([features.train, features.val])
+    y = np.concatenate([data.y_train, data.y_val])
+    head = fit_logistic(params, x, y, data.num_classes, spec.train.seed)
+    return (to_keras(spec, data, head), None, {},
+            "logistic regression refitted on train + validation features")
+
+
 def _train(spec: StudySpec, data: Dataset, trial: FrozenTrial, params: dict[str, Any],
-           options: RetrainOptions) -> tuple[Any, int, dict[str, list[float]], str]:
+           options: RetrainOptions) -> tuple[Any, int | None, dict[str, list[float]], str]:
+    if spec.model.kind == "features":
+        return _refit_features(spec, data, params)
     from search.callbacks import TrainingMonitor
     from search.pipeline import augmenter, eval_pipeline, train_pipeline
-    from search.schedules import build_optimizer
+    from search.training import build_model, fit_in_phases
 
     keras = import_keras()
     x = np.concatenate([data.x_train, data.x_val])
@@ -167,15 +181,12 @@ def _train(spec: StudySpec, data: Dataset, trial: FrozenTrial, params: dict[str,
         if options.scale_epochs and not options.epochs:
             epochs = math.ceil(best * len(y) / len(data.y_train))
         mode = "retrain on train + validation"
-    model = cvmodels.create_model(spec.model.name, data.input_shape, data.num_classes, **params)
-    steps = math.ceil(len(y) / batch)
-    model.compile(optimizer=build_optimizer(params, steps, max(epochs, spec.budget.max_epochs)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = build_model(spec, data.input_shape, data.num_classes, params)
     monitor = TrainingMonitor()
     augment = augmenter(float(params.get("augment", 0.0)), flip=spec.data.flip)
-    model.fit(train_pipeline(x, y, batch, spec.train.seed, augment), epochs=epochs,
-              validation_data=validation, class_weight=data.class_weight,
-              callbacks=[monitor, *callbacks], shuffle=False, verbose=0)
+    fit_in_phases(model, params, train_pipeline(x, y, batch, spec.train.seed, augment), len(y),
+                  epochs, horizon=spec.budget.max_epochs, validation_data=validation, class_weight=data.class_weight,
+                  callbacks=[monitor, *callbacks], shuffle=False, verbose=0)
     return model, len(monitor.history.get("loss", [])), monitor.history, mode
 
 
@@ -263,7 +274,7 @@ def evaluate_model(model_path: Path, data_path: Path, out: Path | None) -> dict[
     report = {
         "title": f"{model_path} on {data_path}", "mode": "evaluate", "params": {},
         "class_names": list(names), "test": test,
-        "data": {"path": str(data_path), "images": int(len(y)), "classes": list(names)},
+        "data": {"path": str(data_path), "images": len(y), "classes": list(names)},
         "versions": _versions(), "seconds": round(time.perf_counter() - started, 1),
     }
     out = out or model_path.parent / f"evaluate-{data_path.name}"

@@ -26,8 +26,8 @@ from search.errors import CvsearchError
 from search.notes import LATEST_RUN, latest_run_line, study_note, write_note
 from search.progress import SilentProgress
 from search.records import trial_params
-from search.storage import redact
 from search.recovery import fail_and_retry, recover
+from search.storage import redact
 from search.study import finished_count, open_study, running_count
 from search.worker import EXIT_INTERRUPTED, STORAGE_ENV, replay, run_trials
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -126,4 +127,7 @@ _LOCAL_DATA_KEYS = ("path", "cache")
 def _comparable(key: str, section: Any) -> Any:
     if key == "data" and isinstance(section, dict):
         return {k: v for k, v in section.items() if k not in _LOCAL_DATA_KEYS}
+    if key == "model" and isinstance(section, dict) and section.get("weights"):
+        # a weights file may live in another folder on another machine: its name counts
+        return section | {"weights": Path(section["weights"]).name}
     return section

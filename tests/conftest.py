@@ -63,3 +63,27 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def two_class_folder(tmp_path: Path) -> Path:
+    """``root/<class>/<image>.png``: 24 dark and 24 bright 32x32 gray images with noise."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "faces"
+    for name, level in (("dark", 70), ("bright", 180)):
+        (root / name).mkdir(parents=True)
+        for index in range(24):
+            image = np.clip(rng.normal(level, 30, (32, 32)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / name / f"{index:02d}.png"), image)
+    return root
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cvsearch cache of the test's own."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CVSEARCH_CACHE", str(folder))
+    return folder

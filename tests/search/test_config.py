@@ -66,6 +66,13 @@ def test_command_line_overrides_replace_spec_values(write_spec) -> None:
         ("budget = 3\n", "budget: expected a table"),
         ("[train]\nbatch_size = 32\n[space.override]\nbatch_size = 64\n", "given? |give it once"),
         ("name = = 1\n", "not valid TOML"),
+        ('[model]\nname = "lenet"\nweights = "imagenet"\n', "model.weights: model 'lenet' takes no weights"),
+        ('[model]\nname = "vgg16"\n[model.options]\ndepth = 3\n', "model.options.depth: model 'vgg16' takes no such option"),
+        ('[model]\nname = "vgg16"\n[model.options]\nfreeze = 0.5\n', "model.options.freeze: also a parameter of the search space"),
+        ('[model]\nname = "vgg16"\nweights = "nowhere.h5"\n', "model.weights: no such file .*nowhere.h5"),
+        ('[model]\nname = "saved"\n', 'model.weights: model "saved" needs the .keras file'),
+        ('[model]\nname = "lenet"\nkind = "features"\n', "model.kind: feature extraction needs a backbone, not 'lenet'"),
+        ('[model]\nname = "vgg16"\nkind = "finetune"\n', "model.kind: expected one of 'network', 'features'"),
     ],
 )
 def test_bad_specs_name_the_file_and_the_key_path(write_spec, text: str, message: str) -> None:
@@ -93,3 +100,22 @@ def test_the_resolved_configuration_is_plain_data(write_spec) -> None:
     assert resolved["space"]["override"]["batch_size"] == 128
     assert {r["name"] for r in resolved["space"]["resolved"]} >= {"learning_rate", "dropout"}
     assert "storage" not in resolved
+
+
+@pytest.mark.parametrize(("model", "space"), [
+    ('name = "lenet"', "default"),
+    ('name = "mobilenetv2"\nweights = "none"', "backbone"),
+    ('name = "efficientnetb0"\nkind = "features"', "features"),
+])
+def test_each_kind_of_model_gets_its_own_default_space(write_spec, model, space) -> None:
+    spec = load_spec(write_spec(f"[model]\n{model}\n"))
+    assert spec.space.name == space
+    assert spec.to_dict()["space"]["name"] == space
+
+
+def test_a_weights_file_is_relative_to_the_spec(write_spec, tmp_path: Path) -> None:
+    (tmp_path / "w.weights.h5").write_bytes(b"")
+    spec = load_spec(write_spec('[model]\nname = "vgg16"\nweights = "w.weights.h5"\n'
+                                "[model.options]\nimage_size = 48\n"))
+    assert spec.model.weights == str(tmp_path / "w.weights.h5")
+    assert spec.model.arguments() == {"image_size": 48, "weights": str(tmp_path / "w.weights.h5")}
