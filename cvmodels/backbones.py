@@ -135,7 +135,7 @@ def load_backbone(name: str, side: int, weights: str | None, **options: Any) -> 
             raise WeightsError(
                 f"imagenet weights for {info.constructor} are not in the Keras cache "
                 f"(~/.keras/models/{file}) and cannot be downloaded here: give a local weights "
-                f"file (model.weights = \"path\"), or run `cvsearch weights SPEC` on a machine "
+                f"file (model.weights = \"path\"), or run `cvsearch weights fetch SPEC` on a machine "
                 f"that is online to pre-cache them, or copy {file} into ~/.keras/models/"
             ) from None
     else:
@@ -270,3 +270,25 @@ def body_layers(backbone: Any) -> list[Any]:
     import keras
 
     return [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def export_backbone(model_path: Path, out: Path) -> int:
+    """Write the nested backbone's weights of a saved model to ``out``; its layer count."""
+    import keras
+
+    if not model_path.is_file():
+        raise WeightsError(f"no such model file {model_path}")
+    if not out.name.endswith(".weights.h5"):
+        raise WeightsError(f"{out}: a weights file name must end in .weights.h5")
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as error:  # noqa: BLE001 - a bad file is one line
+        raise WeightsError(f"cannot load model {model_path}: {_short(error)}") from None
+    try:
+        backbone = model.get_layer(BACKBONE)
+    except ValueError:
+        raise WeightsError(f"{model_path} has no backbone (a compact CNN: fine-tune it as "
+                           'model "saved" instead)') from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    backbone.save_weights(out)
+    return len(body_layers(backbone))

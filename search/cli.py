@@ -183,6 +183,42 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_weights_fetch(args: argparse.Namespace) -> int:
+    """Put the spec's imagenet weights into the Keras cache (~/.keras/models), downloading
+    them on a machine that is online; runs on that machine can then work offline."""
+    from search import tfenv
+
+    tfenv.set_verbose(args.verbose)
+    from cvmodels.backbones import BACKBONES, backbone_size, load_backbone
+
+    spec = _spec(args)
+    if spec.model.name not in BACKBONES:
+        raise CvsearchError(f"model '{spec.model.name}' has no imagenet weights to fetch "
+                            f"(backbones: {', '.join(BACKBONES)})")
+    size = spec.model.options.get("image_size") or spec.data.image_size or 224
+    side = size if isinstance(size, int) else max(size)
+    side = backbone_size(spec.model.name, side, (side, side, 3))
+    tfenv.import_keras()
+    load_backbone(spec.model.name, side, "imagenet", alpha=spec.model.options.get("alpha"))
+    print(f"imagenet weights of {BACKBONES[spec.model.name].constructor} ({side}px) are in the "
+          "Keras cache")
+    return EXIT_OK
+
+
+def cmd_weights_export(args: argparse.Namespace) -> int:
+    """Save the backbone of a model that cvsearch trained (e.g. retrain's model.keras) as a
+    weights file, for ``model.weights`` in another study."""
+    from search import tfenv
+
+    tfenv.set_verbose(False)
+    from cvmodels.backbones import export_backbone
+
+    tfenv.import_keras()
+    layers = export_backbone(Path(args.model), Path(args.out))
+    print(f"{args.out}: backbone weights of {args.model} ({layers} layers)")
+    return EXIT_OK
+
+
 def _print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(report, indent=2))
@@ -387,6 +423,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=_positive_int, default=3, metavar="K")
     predict.add_argument("--json", action="store_true", help="print JSON for scripts")
     predict.set_defaults(handler=cmd_predict)
+
+    weights = commands.add_parser("weights", help="backbone weights: fetch or export")
+    weights_commands = weights.add_subparsers(dest="weights_command", metavar="COMMAND",
+                                              required=True)
+    fetch = weights_commands.add_parser("fetch", help="cache a spec's imagenet weights",
+                                        description=cmd_weights_fetch.__doc__)
+    _common(fetch)
+    fetch.add_argument("--verbose", action="store_true", help="show TensorFlow's messages")
+    fetch.set_defaults(handler=cmd_weights_fetch)
+    export = weights_commands.add_parser("export", help="a trained model's backbone to a file",
+                                         description=cmd_weights_export.__doc__)
+    export.add_argument("model", metavar="MODEL", help="a model.keras with a backbone")
+    export.add_argument("out", metavar="FILE", help="where to write (*.weights.h5)")
+    export.set_defaults(handler=cmd_weights_export)
 
     space = commands.add_parser("space", help="search-space commands")
     space_commands = space.add_subparsers(dest="space_command", metavar="COMMAND", required=True)

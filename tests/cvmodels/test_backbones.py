@@ -82,3 +82,21 @@ def test_a_saved_classifier_is_fine_tuned_with_its_layers_counted_the_same_way(t
 def _saved(model, path):
     model.save(path)
     return path
+
+
+def test_a_trained_model_s_backbone_exports_to_a_weights_file(tmp_path, capsys) -> None:
+    from search.cli import main
+
+    model = cvmodels.create_model("mobilenetv2", (32, 32, 1), 2, weights=None, image_size=32,
+                                  alpha=0.35)
+    model.save(tmp_path / "model.keras")
+    out = tmp_path / "smiles.weights.h5"
+    assert main(["weights", "export", str(tmp_path / "model.keras"), str(out)]) == 0
+    assert "153 layers" in capsys.readouterr().out
+    again = load_backbone("mobilenetv2", 32, str(out), alpha=0.35)
+    for expected, loaded in zip(backbone_of(model).get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(expected, loaded)
+    lenet = cvmodels.create_model("lenet", (32, 32, 1), 2)
+    lenet.save(tmp_path / "lenet.keras")
+    assert main(["weights", "export", str(tmp_path / "lenet.keras"), str(out)]) == 2
+    assert "has no backbone" in capsys.readouterr().err

@@ -25,6 +25,17 @@ def _exploding(input_shape, num_classes, *, dropout: float = 0.0):
     return cvmodels.create_model("shallownet", input_shape, num_classes, width=0.5)
 
 
+@cvmodels.register_model("test_out_of_memory")
+def _out_of_memory(input_shape, num_classes, *, dropout: float = 0.0):
+    """A test double that runs out of memory for large dropout values, as TensorFlow says it."""
+    import tensorflow as tf
+
+    if dropout > 0.5:
+        raise tf.errors.ResourceExhaustedError(
+            None, None, "OOM when allocating tensor with shape[4096,4096,512] on CPU")
+    return cvmodels.create_model("shallownet", input_shape, num_classes, width=0.5)
+
+
 def _trials(spec):
     return load_study(spec.storage, spec.name).get_trials()
 
@@ -116,6 +127,21 @@ def test_an_exception_fails_only_its_trial(write_spec) -> None:
     first, second = _trials(spec)
     assert first.state == TrialState.FAIL
     assert first.user_attrs[FAIL_REASON] == "RuntimeError: boom: this configuration cannot be built"
+    assert second.state == TrialState.COMPLETE
+
+
+def test_a_trial_that_runs_out_of_memory_fails_with_that_reason(write_spec) -> None:
+    text = write_spec().read_text().replace('name = "shallownet"', 'name = "test_out_of_memory"') \
+        .replace("dropout = 0.0", "dropout = { low = 0.0, high = 1.0 }")
+    spec = load_spec(write_spec(text, name="oom.toml"))
+    study = open_study(spec)
+    study.enqueue_trial({"dropout": 0.9})
+    study.enqueue_trial({"dropout": 0.1})
+    run_study(spec.with_overrides(n_trials=2))
+    first, second = _trials(spec)
+    assert first.state == TrialState.FAIL
+    assert first.user_attrs[FAIL_REASON].startswith("out of memory (ResourceExhaustedError)")
+    assert "OOM when allocating tensor" in first.user_attrs[FAIL_REASON]
     assert second.state == TrialState.COMPLETE
 
 
