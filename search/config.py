@@ -57,12 +57,15 @@ class ModelConfig:
     ``weights``: ``"imagenet"``, ``"none"``, a local weights file of the headless backbone,
     or, for model ``saved``, the ``.keras`` classifier to fine-tune. ``options``: fixed
     builder arguments that are not searched, e.g. ``alpha`` or ``image_size``.
+    ``hypermodel``: a KerasTuner ``build(hp)`` or ``HyperModel`` in place of a cvmodels
+    model, e.g. ``"keras_tuner.applications:HyperResNet"``; options go to its constructor.
     """
 
     name: str = "minivggnet"
     kind: Literal["network", "features"] = "network"
     weights: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    hypermodel: str | None = None  # a KerasTuner hypermodel, "module:function_or_class"
 
     def arguments(self) -> dict[str, Any]:
         """The fixed keyword arguments of the builder: options, and weights if given."""
@@ -307,13 +310,19 @@ def default_space(model: ModelConfig) -> str:
     """The space a model gets when the spec names none."""
     from cvmodels.backbones import BACKBONES
 
+    if model.hypermodel:
+        return "hypermodel"
     if model.kind == "features":
         return "features"
     return "backbone" if model.name in BACKBONES or model.name == "saved" else "default"
 
 
 def _resolve_model(model: ModelConfig, file: Path) -> ModelConfig:
-    """A weights path is taken relative to the spec's folder."""
+    """A weights path is taken relative to the spec's folder; a hypermodel's module is
+    looked for there first."""
+    folder = str(file.parent.resolve())
+    if model.hypermodel and folder not in sys.path:
+        sys.path.insert(0, folder)
     if model.weights is None or model.weights in WEIGHT_KEYWORDS:
         return model
     path = (file.parent / Path(model.weights).expanduser()).resolve()
@@ -402,6 +411,15 @@ def _validate_model(spec: StudySpec) -> None:
     from cvmodels.backbones import BACKBONES
 
     model = spec.model
+    if model.hypermodel is not None:
+        module, _, attribute = model.hypermodel.partition(":")
+        if not module or not attribute:
+            raise SpecError(f"model.hypermodel: expected 'module:function' or 'module:Class', "
+                            f"got {model.hypermodel!r}")
+        if model.kind != "network" or model.weights is not None:
+            raise SpecError("model.hypermodel: a hypermodel builds its own network "
+                            "(no model.kind or model.weights with it)")
+        return
     accepted = cvmodels.model_hyperparameters(model.name)
     for key in model.options:
         if key not in accepted or key == "weights":

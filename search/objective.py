@@ -66,6 +66,8 @@ class Objective:
         try:
             if self.spec.model.kind == "features":
                 return self._fit_features(trial, record)
+            if self.spec.model.hypermodel:
+                return self._train_hypermodel(trial, record)
             return self._train(trial, record)
         except optuna.TrialPruned as pruned:
             state, record.prune_reason = "pruned", str(pruned)
@@ -144,6 +146,65 @@ class Objective:
                 self._keep(trial, value, model)
         return value
 
+    def _train_hypermodel(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
+        """A KerasTuner hypermodel: its ``build(hp)`` with Optuna behind ``hp``, its own
+        ``fit`` with cvsearch's callbacks."""
+        from search import hypermodels
+
+        import_keras()
+        spec, data = self.spec, self.dataset
+        seed_everything(record.seed)
+        hypermodel = hypermodels.load_hypermodel(
+            spec.model.hypermodel or "", dict(spec.model.options), data.input_shape,
+            data.num_classes)
+        hp = hypermodels.optuna_hyperparameters(trial)
+        model = hypermodels.build(hypermodel, hp, data.num_classes)
+        record.params.update(hp.values)
+        record.n_params = int(model.count_params())
+        record.layers = layer_table(model)
+
+        best_weights, callbacks = self._callbacks(trial, record)
+        try:
+            returned = hypermodels.fit(
+                hypermodel, hp, model, data.x_train, data.y_train, (data.x_val, data.y_val),
+                data.num_classes, epochs=spec.budget.max_epochs,
+                class_weight=data.class_weight, callbacks=callbacks, verbose=0)
+        finally:
+            record.params.update(hp.values)  # a fit may define hyperparameters too
+        if not record.history and returned is not None:  # a custom fit that returns metrics
+            record.history.update({key: [value] for key, value in returned.items()})
+        return self._score(trial, record, model, best_weights)
+
+    def _callbacks(self, trial: optuna.trial.Trial, record: TrialRecord) -> tuple[Any, list[Any]]:
+        """Monitor (into the record's history), best weights and pruning, for ``fit``."""
+        from search.callbacks import BestWeights, PruningCallback, TrainingMonitor
+
+        def report(epoch: int, row: dict[str, float]) -> None:
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, epoch, row)
+
+        metric, direction = self.spec.objective.metric, self.spec.objective.direction
+        monitor = TrainingMonitor(on_epoch=report)
+        record.history = monitor.history
+        best_weights = BestWeights(metric, direction)
+        pruning = PruningCallback(trial, metric, self.spec.budget.max_epochs)
+        return best_weights, [monitor, best_weights, pruning]
+
+    def _score(self, trial: optuna.trial.Trial, record: TrialRecord, model: Any,
+               best_weights: Any) -> float:
+        """The best epoch's metric; the checkpoint of its weights if among the best."""
+        from search.callbacks import TrainingDiverged
+
+        spec = self.spec
+        best = record.best_epoch(spec.objective.metric, spec.objective.direction)
+        if best is None:
+            raise TrainingDiverged(f"{spec.objective.metric} was never finite")
+        value = float(record.history[spec.objective.metric][best - 1])
+        if self.artifact_store is not None and spec.train.checkpoints > 0:
+            best_weights.restore()
+            self._keep(trial, value, model)
+        return value
+
     def _keep(self, trial: optuna.trial.Trial, value: float, model: Any) -> None:
         from search.checkpoints import keep_if_among_best
 
@@ -155,12 +216,6 @@ class Objective:
             log.warning("trial %d: could not keep its checkpoint: %s", trial.number, error)
 
     def _train(self, trial: optuna.trial.Trial, record: TrialRecord) -> float:
-        from search.callbacks import (
-            BestWeights,
-            PruningCallback,
-            TrainingDiverged,
-            TrainingMonitor,
-        )
         from search.pipeline import augmenter, eval_pipeline, train_pipeline
         from search.training import build_model, fit_in_phases
 
@@ -172,13 +227,7 @@ class Objective:
         record.layers = layer_table(model)
         batch_size = int(params.get("batch_size", 32))
 
-        def report(epoch: int, row: dict[str, float]) -> None:
-            if self.on_epoch is not None:
-                self.on_epoch(trial.number, epoch, row)
-
-        monitor = TrainingMonitor(on_epoch=report)
-        best_weights = BestWeights(spec.objective.metric, spec.objective.direction)
-        record.history = monitor.history
+        best_weights, callbacks = self._callbacks(trial, record)
         augment = augmenter(float(params.get("augment", 0.0)), flip=spec.data.flip)
         fit_in_phases(
             model, params,
@@ -186,19 +235,11 @@ class Objective:
             len(data.y_train), spec.budget.max_epochs,
             validation_data=eval_pipeline(data.x_val, data.y_val, batch_size),
             class_weight=data.class_weight,
-            callbacks=[monitor, best_weights,
-                       PruningCallback(trial, spec.objective.metric, spec.budget.max_epochs)],
+            callbacks=callbacks,
             shuffle=False,  # the pipeline shuffles, seeded, every epoch
             verbose=0,
         )
-        best = record.best_epoch(spec.objective.metric, spec.objective.direction)
-        if best is None:
-            raise TrainingDiverged(f"{spec.objective.metric} was never finite")
-        value = float(record.history[spec.objective.metric][best - 1])
-        if self.artifact_store is not None and spec.train.checkpoints > 0:
-            best_weights.restore()
-            self._keep(trial, value, model)
-        return value
+        return self._score(trial, record, model, best_weights)
 
 
 def failure_reason(error: BaseException) -> str:

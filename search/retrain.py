@@ -151,10 +151,35 @@ def _refit_features(spec: StudySpec, data: Dataset, params: dict[str, Any]
             "logistic regression refitted on train + validation features")
 
 
+def _retrain_hypermodel(spec: StudySpec, data: Dataset, trial: FrozenTrial,
+                        params: dict[str, Any], options: RetrainOptions
+                        ) -> tuple[Any, int, dict[str, list[float]], str]:
+    """A hypermodel rebuilt from the trial's values, fitted by its own ``fit`` on
+    train + validation for the trial's best epoch (or ``--epochs``)."""
+    from search import hypermodels
+    from search.callbacks import TrainingMonitor
+
+    hypermodel = hypermodels.load_hypermodel(spec.model.hypermodel or "",
+                                             dict(spec.model.options), data.input_shape,
+                                             data.num_classes)
+    hp = hypermodels.optuna_hyperparameters(optuna.trial.FixedTrial(params))
+    model = hypermodels.build(hypermodel, hp, data.num_classes)
+    epochs = options.epochs or int(trial.user_attrs.get(BEST_EPOCH) or spec.budget.max_epochs)
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    monitor = TrainingMonitor()
+    hypermodels.fit(hypermodel, hp, model, x, y, None, data.num_classes,
+                    epochs=epochs, class_weight=data.class_weight, callbacks=[monitor],
+                    verbose=0)
+    return model, epochs, monitor.history, "hypermodel retrained on train + validation"
+
+
 def _train(spec: StudySpec, data: Dataset, trial: FrozenTrial, params: dict[str, Any],
            options: RetrainOptions) -> tuple[Any, int | None, dict[str, list[float]], str]:
     if spec.model.kind == "features":
         return _refit_features(spec, data, params)
+    if spec.model.hypermodel:
+        return _retrain_hypermodel(spec, data, trial, params, options)
     from search.callbacks import TrainingMonitor
     from search.pipeline import augmenter, eval_pipeline, train_pipeline
     from search.training import build_model, fit_in_phases

@@ -24,9 +24,10 @@ def build_model(spec: StudySpec, input_shape: tuple[int, ...], num_classes: int,
                                  **{**params, **spec.model.arguments()})
 
 
-def check_weights(spec: StudySpec, input_shape: tuple[int, ...]) -> None:
-    """Load the spec's weights once before any trial, so that a missing file or imagenet
-    weights that cannot be had end the run with one line instead of failing every trial."""
+def preflight(spec: StudySpec, input_shape: tuple[int, ...], num_classes: int) -> None:
+    """Load the spec's weights (or find its hypermodel) once before any trial, so that a
+    missing file, imagenet weights that cannot be had or a hypermodel that cannot be
+    imported end the run with one line instead of failing every trial."""
     from cvmodels.backbones import (
         BACKBONES,
         WeightsError,
@@ -37,6 +38,11 @@ def check_weights(spec: StudySpec, input_shape: tuple[int, ...]) -> None:
     from search.tfenv import free_keras_memory, import_keras
 
     model = spec.model
+    if model.hypermodel:
+        from search.hypermodels import load_hypermodel
+
+        load_hypermodel(model.hypermodel, dict(model.options), input_shape, num_classes)
+        return
     if model.weights in (None, "none"):
         return
     import_keras()

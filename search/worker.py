@@ -52,10 +52,10 @@ def run_trials(
     other workers are running), so that several workers stop together at ``n_trials``.
     """
     optuna.logging.set_verbosity(logging.WARNING)
-    from search.training import check_weights
+    from search.training import preflight
 
     dataset = dataset if dataset is not None else load_dataset(spec.data)
-    check_weights(spec, dataset.input_shape)
+    preflight(spec, dataset.input_shape, dataset.num_classes)
     study = open_study(spec, heartbeat=True)
     worker_id = worker_id or new_worker_id()
     lease = None if uses_heartbeats(study) else Lease(
