@@ -226,18 +226,19 @@ def measure(tuner: str, args: argparse.Namespace, folder: Path) -> dict[str, Any
     log_path = folder / f"{tuner}.jsonl"
     command = [sys.executable, __file__, "--child", tuner, *sys.argv[1:]]
     env = os.environ | {"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    child = subprocess.Popen(command, start_new_session=True, env=env,
-                             stdout=subprocess.DEVNULL, stderr=open(folder / f"{tuner}.err", "w"))
-    deadline, peak = None, 0
-    while child.poll() is None:
-        peak = max(peak, _group_rss(child.pid))
-        if deadline is None and _events(log_path):
-            deadline = time.monotonic() + args.budget
-        if deadline is not None and time.monotonic() >= deadline:
-            os.killpg(child.pid, signal.SIGKILL)
-            break
-        time.sleep(0.5)
-    child.wait()
+    with (folder / f"{tuner}.err").open("w") as errors:
+        child = subprocess.Popen(command, start_new_session=True, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=errors)
+        deadline, peak = None, 0
+        while child.poll() is None:
+            peak = max(peak, _group_rss(child.pid))
+            if deadline is None and _events(log_path):
+                deadline = time.monotonic() + args.budget
+            if deadline is not None and time.monotonic() >= deadline:
+                os.killpg(child.pid, signal.SIGKILL)
+                break
+            time.sleep(0.5)
+        child.wait()
     events = _events(log_path)
     epochs = [e for e in events if e.get("event") == "epoch" and e["t"] <= args.budget]
     accuracies = [e["val_accuracy"] for e in epochs if e.get("val_accuracy") is not None]
@@ -261,10 +262,10 @@ def _ratio(value: float | None, base: float | None) -> str:
 
 def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     base = next(r for r in results if r["tuner"] == "cvsearch")
-    lines = [f"Budget {args.budget} s per tuner, {args.epochs} epochs per trial at most, "
-             f"target val accuracy {args.target}; data {args.data}.", "",
-             "| tuner | trials | epochs | best val acc | s to target | peak MB "
-             "| time-to-target / cvsearch | epochs / cvsearch | memory / cvsearch |",
+    lines = [(f"Budget {args.budget} s per tuner, {args.epochs} epochs per trial at most, "
+              f"target val accuracy {args.target}; data {args.data}."), "",
+             ("| tuner | trials | epochs | best val acc | s to target | peak MB "
+              "| time-to-target / cvsearch | epochs / cvsearch | memory / cvsearch |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         best = "-" if r["best_val_accuracy"] is None else f"{r['best_val_accuracy']:.4f}"

@@ -3,7 +3,6 @@ hypermodel's own fit trains, pruning and retraining still work."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import optuna

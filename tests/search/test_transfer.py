@@ -140,7 +140,7 @@ def test_imagenet_weights_that_cannot_be_had_are_one_line(tmp_path, two_class_fo
                         "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
                         "CVSEARCH_CACHE": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-m", "search.cli", "run", str(spec), "--quiet"],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.startswith("cvsearch: error:")]
     assert len(lines) == 1, done.stderr
@@ -150,4 +150,9 @@ def test_imagenet_weights_that_cannot_be_had_are_one_line(tmp_path, two_class_fo
     assert "Traceback" not in done.stderr
     study = load_study(f"sqlite:///{tmp_path / 'transfer.db'}", "transfer")
     assert not study.get_trials(states=(TrialState.FAIL,))  # nothing ran, nothing failed
+    fetch = subprocess.run([sys.executable, "-m", "search.cli", "weights", "fetch", str(spec)],
+                           capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert fetch.returncode == 2
+    assert fetch.stderr.strip().splitlines()[-1].startswith(
+        "cvsearch: error: imagenet weights for MobileNetV2 are not in the Keras cache")
 
