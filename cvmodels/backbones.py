@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvmodels._blocks import classifier
+from cvmodels._blocks import BN_MOMENTUM, classifier
 from cvmodels._registry import register_model
 
 BACKBONE = "backbone"  # the nested model's name
@@ -127,6 +127,7 @@ def load_backbone(name: str, side: int, weights: str | None, **options: Any) -> 
     shape = (side, side, 3)
     if weights in (None, "none"):
         model = constructor(include_top=False, weights=None, input_shape=shape, **kwargs)
+        _settle_batch_norm(model)
     elif weights == "imagenet":
         try:
             model = constructor(include_top=False, weights="imagenet", input_shape=shape, **kwargs)
@@ -150,6 +151,17 @@ def load_backbone(name: str, side: int, weights: str | None, **options: Any) -> 
                                f"{info.constructor} at {side}px: {_short(error)}") from None
     model.name = BACKBONE
     return model
+
+
+def _settle_batch_norm(model: Any) -> None:
+    """From scratch, batch norm's moving averages use the compact CNNs' momentum (0.9):
+    the applications' 0.99-0.999 leave them near their initial values after the few
+    hundred steps of a trial, and validation then sees a network that predicts one class."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
 
 
 def _short(error: BaseException) -> str:

@@ -100,3 +100,12 @@ def test_a_trained_model_s_backbone_exports_to_a_weights_file(tmp_path, capsys) 
     lenet.save(tmp_path / "lenet.keras")
     assert main(["weights", "export", str(tmp_path / "lenet.keras"), str(out)]) == 2
     assert "has no backbone" in capsys.readouterr().err
+
+
+def test_from_scratch_batch_norm_settles_within_a_trial() -> None:
+    from cvmodels._blocks import BN_MOMENTUM
+
+    scratch = load_backbone("mobilenetv2", 32, None, alpha=0.35)
+    momenta = {layer.momentum for layer in scratch.layers
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {BN_MOMENTUM}
