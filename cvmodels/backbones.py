@@ -100,12 +100,19 @@ def _register_input_layer() -> Any:
 _INPUT_LAYER: Any = None
 
 
-def backbone_input(**kwargs: Any) -> Any:
-    """The ``BackboneInput`` layer (its class is registered with Keras on first use)."""
+def register_layers() -> Any:
+    """Register cvsearch's own layer with Keras (once), before building or loading a model
+    that holds it; returns the ``BackboneInput`` class. Kept out of import time, so that
+    ``cvmodels`` imports without TensorFlow."""
     global _INPUT_LAYER
     if _INPUT_LAYER is None:
         _INPUT_LAYER = _register_input_layer()
-    return _INPUT_LAYER(**kwargs)
+    return _INPUT_LAYER
+
+
+def backbone_input(**kwargs: Any) -> Any:
+    """A ``BackboneInput`` layer."""
+    return register_layers()(**kwargs)
 
 
 def _weights_file_hint(error: BaseException) -> str:
@@ -266,6 +273,7 @@ def load_saved_body(path: str | None) -> tuple[Any, int | None]:
         raise WeightsError("model 'saved' needs model.weights = \"path/to/model.keras\"")
     if not Path(path).is_file():
         raise WeightsError(f"saved model {path} does not exist")
+    register_layers()
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - a bad file is one line
@@ -292,6 +300,7 @@ def export_backbone(model_path: Path, out: Path) -> int:
         raise WeightsError(f"no such model file {model_path}")
     if not out.name.endswith(".weights.h5"):
         raise WeightsError(f"{out}: a weights file name must end in .weights.h5")
+    register_layers()
     try:
         model = keras.models.load_model(model_path, compile=False)
     except Exception as error:  # noqa: BLE001 - a bad file is one line

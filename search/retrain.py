@@ -85,7 +85,7 @@ def _deterministic(seed: int) -> bool:
 
 def retrain(spec: StudySpec, options: RetrainOptions) -> dict[str, Any]:
     """Run one of the three modes and write the report; returns the report as data."""
-    keras = import_keras()
+    import_keras()
     started = time.perf_counter()
     study = load_study(spec.storage, spec.name)
     stored = study.user_attrs.get("config")
@@ -101,7 +101,7 @@ def retrain(spec: StudySpec, options: RetrainOptions) -> dict[str, Any]:
             if len(numbers) < options.ensemble:
                 raise CvsearchError(f"only {len(numbers)} checkpoint(s) kept; "
                                     f"--ensemble {options.ensemble} needs as many")
-            models = [keras.models.load_model(download_checkpoint(study, n, store, Path(folder)))
+            models = [_load_model(download_checkpoint(study, n, store, Path(folder)))
                       for n in numbers]
             probabilities = np.mean([m.predict(data.x_test, verbose=0) for m in models], axis=0)
             model, mode, trials, epochs = None, f"ensemble of {len(numbers)}", numbers, None
@@ -110,7 +110,7 @@ def retrain(spec: StudySpec, options: RetrainOptions) -> dict[str, Any]:
             trial = pick_trial(study, options.trial)
             params, trials = trial_params(trial), [trial.number]
             if options.reuse:
-                model = keras.models.load_model(
+                model = _load_model(
                     download_checkpoint(study, trial.number, store, Path(folder)))
                 mode, epochs = "reuse (the trial's own best weights)", None
             else:
@@ -273,7 +273,10 @@ def _card(model_path: Path) -> dict[str, Any]:
 
 
 def _load_model(model_path: Path) -> Any:
+    from cvmodels.backbones import register_layers
+
     keras = import_keras()
+    register_layers()
     try:
         return keras.models.load_model(model_path)
     except Exception as error:  # noqa: BLE001 - a bad file is one line

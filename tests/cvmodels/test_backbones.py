@@ -109,3 +109,25 @@ def test_from_scratch_batch_norm_settles_within_a_trial() -> None:
     momenta = {layer.momentum for layer in scratch.layers
                if isinstance(layer, keras.layers.BatchNormalization)}
     assert momenta == {BN_MOMENTUM}
+
+
+def test_a_saved_backbone_model_loads_in_a_fresh_process(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+
+    model = cvmodels.create_model("mobilenetv2", (32, 32, 1), 2, weights=None, image_size=32,
+                                  alpha=0.35)
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "model.json").write_text(json.dumps({
+        "class_names": ["no", "yes"], "image_size": [32, 32], "color": "gray",
+        "resize": "stretch"}))
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((40, 40), 128, np.uint8))
+    done = subprocess.run([sys.executable, "-m", "search.cli", "predict",
+                           str(tmp_path / "model.keras"), str(tmp_path / "face.png"), "--json"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    top = json.loads(done.stdout)[0]["top"]
+    assert {row["class"] for row in top} == {"no", "yes"}
