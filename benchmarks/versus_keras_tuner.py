@@ -36,6 +36,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 TUNERS = ("cvsearch", "optuna-random", "kt-hyperband", "kt-random", "kt-bayesian")
+#: cvsearch variants that --tuners may add: successive halving instead of Hyperband
+VARIANTS = {"cvsearch": ("tpe", "hyperband"), "cvsearch-sha": ("tpe", "successive_halving"),
+            "optuna-random": ("random", "none")}
 _TRIALS = [0]  # KerasTuner trials begun in this process (one fit call each)
 
 
@@ -139,14 +142,14 @@ def run_one(tuner: str, args: argparse.Namespace, log_path: Path) -> None:
 
     folder = Path(tempfile.mkdtemp(prefix=f"versus-{tuner}-"))
     spec_path = folder / "versus.toml"
-    sampler, pruner = ("random", "none") if tuner == "optuna-random" else ("tpe", "hyperband")
+    sampler, pruner = VARIANTS.get(tuner, ("tpe", "hyperband"))
     spec_path.write_text(SPEC.format(folder=folder, budget=args.budget, epochs=args.epochs,
                                      sampler=sampler, pruner=pruner, **_data_section(args)))
     spec = load_spec(spec_path)
     from search.datasets import load_dataset
 
     data = load_dataset(spec.data)
-    if tuner in ("cvsearch", "optuna-random"):
+    if tuner in VARIANTS:
         _run_cvsearch(spec, log_path)
     else:
         _run_keras_tuner(tuner, data, args, folder, log_path)
@@ -221,6 +224,23 @@ def _group_rss(group: int) -> int:
     return total
 
 
+def summarise(tuner: str, args: argparse.Namespace, log_path: Path, peak: int) -> dict[str, Any]:
+    """Trials, epochs, best accuracy and time to the target, from a tuner's event log."""
+    events = _events(log_path)
+    epochs = [e for e in events if e.get("event") == "epoch" and e["t"] <= args.budget]
+    accuracies = [e["val_accuracy"] for e in epochs if e.get("val_accuracy") is not None]
+    reached = [e["t"] for e in epochs if (e.get("val_accuracy") or 0) >= args.target]
+    return {
+        "tuner": tuner,
+        "trials": len({e["trial"] for e in events if e.get("event") == "trial"
+                       and e["t"] <= args.budget}),
+        "epochs": len(epochs),
+        "best_val_accuracy": max(accuracies, default=None),
+        "seconds_to_target": min(reached, default=None),
+        "peak_memory_mb": round(peak / 2**20, 1),
+    }
+
+
 def measure(tuner: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Run one tuner in its own process group for the budget; summarise its log."""
     log_path = folder / f"{tuner}.jsonl"
@@ -239,19 +259,8 @@ def measure(tuner: str, args: argparse.Namespace, folder: Path) -> dict[str, Any
                 break
             time.sleep(0.5)
         child.wait()
-    events = _events(log_path)
-    epochs = [e for e in events if e.get("event") == "epoch" and e["t"] <= args.budget]
-    accuracies = [e["val_accuracy"] for e in epochs if e.get("val_accuracy") is not None]
-    reached = [e["t"] for e in epochs if (e.get("val_accuracy") or 0) >= args.target]
-    return {
-        "tuner": tuner,
-        "trials": len({e["trial"] for e in events if e.get("event") == "trial"
-                       and e["t"] <= args.budget}),
-        "epochs": len(epochs),
-        "best_val_accuracy": max(accuracies, default=None),
-        "seconds_to_target": min(reached, default=None),
-        "peak_memory_mb": round(peak / 2**20, 1),
-    }
+    (folder / f"{tuner}.peak").write_text(str(peak))
+    return summarise(tuner, args, log_path, peak)
 
 
 def _ratio(value: float | None, base: float | None) -> str:
@@ -261,7 +270,7 @@ def _ratio(value: float | None, base: float | None) -> str:
 
 
 def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    base = next(r for r in results if r["tuner"] == "cvsearch")
+    base = next((r for r in results if r["tuner"] == "cvsearch"), results[0])
     lines = [(f"Budget {args.budget} s per tuner, {args.epochs} epochs per trial at most, "
               f"target val accuracy {args.target}; data {args.data}."), "",
              ("| tuner | trials | epochs | best val acc | s to target | peak MB "
@@ -289,8 +298,16 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=0.98, help="val accuracy to reach")
     parser.add_argument("--tuners", default=",".join(TUNERS))
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    parser.add_argument("--from-logs", type=Path, metavar="DIR",
+                        help="re-summarise an earlier run's logs (e.g. for another --target)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.from_logs:
+        results = [summarise(t, args, args.from_logs / f"{t}.jsonl",
+                             int((args.from_logs / f"{t}.peak").read_text()))
+                   for t in args.tuners.split(",") if (args.from_logs / f"{t}.jsonl").exists()]
+        print(table(results, args))
+        return 0
     if args.child:
         folder = Path(os.environ.get("VERSUS_LOGS", "."))
         run_one(args.child, args, folder / f"{args.child}.jsonl")

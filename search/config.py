@@ -118,9 +118,10 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class PrunerConfig:
-    """Optuna pruner over epochs: Hyperband (default), median, or none."""
+    """Optuna pruner over epochs: Hyperband (default), successive halving (one Hyperband
+    bracket: with few trials, every trial is compared from the first rung), median, none."""
 
-    kind: Literal["hyperband", "median", "none"] = "hyperband"
+    kind: Literal["hyperband", "successive_halving", "median", "none"] = "hyperband"
     min_epochs: int = 2
     reduction_factor: int = 3
     n_startup_trials: int = 5

@@ -32,7 +32,7 @@ def make_sampler(spec: StudySpec, offset: int = 0) -> optuna.samplers.BaseSample
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """Pruning over epochs: Hyperband (default), median, or none."""
+    """Pruning over epochs: Hyperband (default), successive halving, median, or none."""
     cfg = spec.pruner
     if cfg.kind == "hyperband":
         return optuna.pruners.HyperbandPruner(
@@ -40,6 +40,9 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
             max_resource=spec.budget.max_epochs,
             reduction_factor=cfg.reduction_factor,
         )
+    if cfg.kind == "successive_halving":  # one bracket: every trial competes from the start
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=cfg.min_epochs, reduction_factor=cfg.reduction_factor)
     if cfg.kind == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=cfg.n_startup_trials, n_warmup_steps=cfg.n_warmup_epochs

@@ -151,6 +151,9 @@ def test_pruners_follow_the_spec(write_spec) -> None:
     assert isinstance(pruner, optuna.pruners.HyperbandPruner)
     assert pruner._max_resource == 9 and pruner._min_resource == 1
     assert isinstance(make_pruner(load_spec(write_spec(pruner="none"))), optuna.pruners.NopPruner)
+    halving = make_pruner(load_spec(write_spec(pruner="successive_halving")))
+    assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
+    assert halving._min_resource == 1 and halving._reduction_factor == 3
 
 
 def test_the_last_epoch_is_reported_but_never_pruned(write_spec) -> None:
