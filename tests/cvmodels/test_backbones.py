@@ -44,6 +44,7 @@ def test_the_backbone_s_own_preprocessing_is_applied_inside_the_model() -> None:
                                atol=1e-3)  # caffe: BGR, ImageNet means subtracted
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_a_local_weights_file_is_loaded_and_a_mismatched_one_is_one_line(tmp_path) -> None:
     source = load_backbone("mobilenetv2", 32, None, alpha=0.35)
     path = tmp_path / "mobilenetv2.weights.h5"

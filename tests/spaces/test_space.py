@@ -100,7 +100,8 @@ def test_a_condition_must_refer_to_an_earlier_parameter() -> None:
 
 
 def test_unknown_space_lists_known_names() -> None:
-    with pytest.raises(SpaceError, match=r"unknown space 'huge' \(known: default"):
+    with pytest.raises(SpaceError, match=r"unknown space 'huge' \(known: backbone, default, "
+                                         r"features, hypermodel\)"):
         get_space("huge")
 
 
