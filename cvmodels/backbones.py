@@ -111,8 +111,8 @@ def register_layers() -> Any:
 
 
 def backbone_input(**kwargs: Any) -> Any:
-    """A ``BackboneInput`` layer."""
-    return register_layers()(**kwargs)
+    """A ``BackboneInput`` layer, named ``backbone_input`` unless told otherwise."""
+    return register_layers()(**({"name": "backbone_input"} | kwargs))
 
 
 def _weights_file_hint(error: BaseException) -> str:
@@ -211,19 +211,12 @@ def _make_builder(name: str) -> Any:
         freeze_layers: int | None = None,
         freeze_by: str = "fraction",
     ) -> Any:
-        import keras
-
-        from cvmodels.finetune import freeze_first, frozen_count
-
         side = backbone_size(name, image_size, input_shape)
         body = load_backbone(name, side, weights, alpha=alpha)
-        inputs = keras.Input(shape=input_shape)
-        x = backbone_input(size=side, module=info.module, name="backbone_input")(inputs)
-        model = add_head(inputs, body(x), num_classes, head=head, head_units=head_units,
-                         dropout=dropout, name=name)
-        params = {"freeze": freeze, "freeze_layers": freeze_layers, "freeze_by": freeze_by}
-        freeze_first(body, frozen_count(params, info.layers))
-        return model
+        return _assemble(
+            input_shape, num_classes, body, backbone_input(size=side, module=info.module),
+            name=name, head={"head": head, "head_units": head_units, "dropout": dropout},
+            freezing={"freeze": freeze, "freeze_layers": freeze_layers, "freeze_by": freeze_by})
 
     build.__name__ = name
     build.__doc__ = (f"{info.constructor} without its top, frozen up to a searched depth, "
@@ -250,18 +243,24 @@ def saved(
 ) -> Any:
     """A saved ``.keras`` classifier (``weights`` is its file), its softmax replaced by a
     new head; its other layers are the backbone, counted and frozen like any other."""
+    body, side = load_saved_body(weights)
+    channels = int(body.input.shape[-1])
+    return _assemble(
+        input_shape, num_classes, body, backbone_input(size=side, module=None, channels=channels),
+        name="saved", head={"head": head, "head_units": head_units, "dropout": dropout},
+        freezing={"freeze": freeze, "freeze_layers": freeze_layers, "freeze_by": freeze_by})
+
+
+def _assemble(input_shape: tuple[int, ...], num_classes: int, body: Any, prepare: Any, *,
+              name: str, head: dict[str, Any], freezing: dict[str, Any]) -> Any:
+    """inputs -> ``prepare`` (a BackboneInput) -> backbone -> new head; first N frozen."""
     import keras
 
     from cvmodels.finetune import freeze_first, frozen_count
 
-    body, side = load_saved_body(weights)
-    channels = int(body.input.shape[-1])
     inputs = keras.Input(shape=input_shape)
-    x = backbone_input(size=side, module=None, channels=channels, name="backbone_input")(inputs)
-    model = add_head(inputs, body(x), num_classes, head=head, head_units=head_units,
-                     dropout=dropout, name="saved")
-    params = {"freeze": freeze, "freeze_layers": freeze_layers, "freeze_by": freeze_by}
-    freeze_first(body, frozen_count(params, len(body_layers(body))))
+    model = add_head(inputs, body(prepare(inputs)), num_classes, name=name, **head)
+    freeze_first(body, frozen_count(freezing, len(body_layers(body))))
     return model
 
 
